@@ -1,0 +1,402 @@
+package chatbus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Messenger implements Service over a Store: the messenger's rules live here
+// and nowhere else.
+type Messenger struct {
+	store  Store
+	hasher *Hasher
+	// Now is the clock; tests may replace it. Times are UTC, in milliseconds,
+	// so that every store gives back exactly what it was given.
+	Now func() time.Time
+}
+
+var _ Service = (*Messenger)(nil)
+
+// NewMessenger returns a Messenger over store that hashes passwords with hasher.
+func NewMessenger(store Store, hasher *Hasher) *Messenger {
+	return &Messenger{store: store, hasher: hasher,
+		Now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+}
+
+type idempotencyKey struct{}
+
+// WithIdempotencyKey marks ctx so that a write operation done under it takes
+// effect at most once: the first call's result is saved in the same
+// transaction as its effect, and a later call with the same key and operation
+// returns that result without doing the work again. Failed calls save nothing.
+func WithIdempotencyKey(ctx context.Context, key string) context.Context {
+	return context.WithValue(ctx, idempotencyKey{}, key)
+}
+
+// update runs fn in a write transaction, at most once per idempotency key.
+func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T, error)) (T, error) {
+	key, _ := ctx.Value(idempotencyKey{}).(string)
+	if key != "" {
+		key = op + "/" + key
+	}
+	var out T
+	err := m.store.Update(ctx, func(tx Tx) error {
+		if key != "" {
+			saved, err := tx.Outcome(ctx, key)
+			if err == nil {
+				return json.Unmarshal(saved, &out)
+			} else if ErrorCode(err) != CodeNotFound {
+				return err
+			}
+		}
+		var err error
+		if out, err = fn(tx); err != nil || key == "" {
+			return err
+		}
+		saved, err := json.Marshal(out)
+		if err != nil {
+			return fmt.Errorf("encode outcome: %w", err)
+		}
+		return tx.SaveOutcome(ctx, key, saved, m.Now())
+	})
+	return out, err
+}
+
+func view[T any](ctx context.Context, m *Messenger, fn func(Tx) (T, error)) (T, error) {
+	var out T
+	err := m.store.View(ctx, func(tx Tx) (err error) {
+		out, err = fn(tx)
+		return err
+	})
+	return out, err
+}
+
+// userMustExist returns the user, or CodeNotFound naming the id.
+func userMustExist(ctx context.Context, tx Tx, id string) (User, error) {
+	u, err := tx.User(ctx, id)
+	if ErrorCode(err) == CodeNotFound {
+		return u, Errorf(CodeNotFound, "user %q does not exist", id)
+	}
+	return u, err
+}
+
+func normalizedUserID(id string) (string, error) {
+	id = NormalizeUserID(id)
+	return id, ValidateUserID(id)
+}
+
+func (m *Messenger) SignUp(ctx context.Context, req SignUp) (User, error) {
+	u := User{ID: NormalizeUserID(req.UserID), Email: strings.ToLower(strings.TrimSpace(req.Email)),
+		Name: strings.TrimSpace(req.Name)}
+	for _, err := range []error{ValidateUserID(u.ID), validatePassword(req.Password),
+		validateEmail(u.Email), validateText("userName", u.Name, MaxNameLen, true, false)} {
+		if err != nil {
+			return User{}, err
+		}
+	}
+	hash, err := m.hasher.Hash(ctx, req.Password)
+	if err != nil {
+		return User{}, err
+	}
+	u.PasswordHash = hash
+	u.JoinedAt = m.Now()
+	return update(ctx, m, "signup", func(tx Tx) (User, error) {
+		return u, tx.InsertUser(ctx, u)
+	})
+}
+
+var errBadLogin = Errorf(CodeUnauthenticated, "wrong user id or password")
+
+func (m *Messenger) LogIn(ctx context.Context, userID, password string) (User, error) {
+	id := NormalizeUserID(userID)
+	u, err := view(ctx, m, func(tx Tx) (User, error) { return tx.User(ctx, id) })
+	if err != nil && ErrorCode(err) != CodeNotFound {
+		return User{}, err
+	}
+	// A missing user is checked against an empty hash, which costs the same
+	// as a real check: the answer and its timing do not tell the two apart.
+	ok, cerr := m.hasher.Check(ctx, u.PasswordHash, password)
+	if cerr != nil {
+		return User{}, cerr
+	}
+	if err != nil || !ok {
+		return User{}, errBadLogin
+	}
+	return update(ctx, m, "login", func(tx Tx) (User, error) {
+		u, err := tx.User(ctx, id)
+		if err != nil {
+			return User{}, err
+		}
+		now := m.Now()
+		u.LoginAt = &now
+		return u, tx.UpdateUser(ctx, u)
+	})
+}
+
+func (m *Messenger) LogOut(ctx context.Context, userID string) (User, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return User{}, err
+	}
+	return update(ctx, m, "logout", func(tx Tx) (User, error) {
+		u, err := userMustExist(ctx, tx, id)
+		if err != nil {
+			return User{}, err
+		}
+		now := m.Now()
+		u.LogoutAt = &now
+		return u, tx.UpdateUser(ctx, u)
+	})
+}
+
+func (m *Messenger) SetStatus(ctx context.Context, userID, status string) (User, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return User{}, err
+	}
+	status = strings.TrimSpace(status)
+	if err := validateText("userStatus", status, MaxStatusLen, false, false); err != nil {
+		return User{}, err
+	}
+	return update(ctx, m, "status", func(tx Tx) (User, error) {
+		u, err := userMustExist(ctx, tx, id)
+		if err != nil {
+			return User{}, err
+		}
+		u.Status = status
+		return u, tx.UpdateUser(ctx, u)
+	})
+}
+
+func (m *Messenger) AddFriends(ctx context.Context, userID string, friendIDs []string) ([]Friend, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := normalizeIDs("friendId", friendIDs, MaxFriendsPerCall)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range ids {
+		if f == id {
+			return nil, Errorf(CodeInvalid, "you cannot add yourself as a friend")
+		}
+	}
+	return update(ctx, m, "friends", func(tx Tx) ([]Friend, error) {
+		if _, err := userMustExist(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		found, err := tx.Users(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		if missing := absent(ids, func(f string) bool { _, ok := found[f]; return ok }); len(missing) > 0 {
+			return nil, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
+		}
+		current, err := tx.Friends(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		already := friendSet(current)
+		if dup := absent(ids, func(f string) bool { return !already[f] }); len(dup) > 0 {
+			return nil, Errorf(CodeConflict, "already friends with %s", quoteList(dup))
+		}
+		if err := tx.InsertFriends(ctx, id, ids, m.Now()); err != nil {
+			return nil, err
+		}
+		return tx.Friends(ctx, id)
+	})
+}
+
+func (m *Messenger) Friends(ctx context.Context, userID string) ([]Friend, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return nil, err
+	}
+	return view(ctx, m, func(tx Tx) ([]Friend, error) {
+		if _, err := userMustExist(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		return tx.Friends(ctx, id)
+	})
+}
+
+func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
+	id, err := normalizedUserID(req.UserID)
+	if err != nil {
+		return Room{}, err
+	}
+	ids, err := normalizeIDs("friendId", req.FriendIDs, MaxRoomMembers-1)
+	if err != nil {
+		return Room{}, err
+	}
+	name := strings.TrimSpace(req.Name)
+	if err := validateText("roomName", name, MaxRoomNameLen, false, false); err != nil {
+		return Room{}, err
+	}
+	for _, f := range ids {
+		if f == id {
+			return Room{}, Errorf(CodeInvalid, "you are in the room already; invite friends only")
+		}
+	}
+	return update(ctx, m, "room", func(tx Tx) (Room, error) {
+		if _, err := userMustExist(ctx, tx, id); err != nil {
+			return Room{}, err
+		}
+		friends, err := tx.Friends(ctx, id)
+		if err != nil {
+			return Room{}, err
+		}
+		mine := friendSet(friends)
+		if strangers := absent(ids, func(f string) bool { return mine[f] }); len(strangers) > 0 {
+			found, err := tx.Users(ctx, strangers)
+			if err != nil {
+				return Room{}, err
+			}
+			if missing := absent(strangers, func(f string) bool { _, ok := found[f]; return ok }); len(missing) > 0 {
+				return Room{}, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
+			}
+			return Room{}, Errorf(CodeForbidden, "not on your friend list: %s", quoteList(strangers))
+		}
+		direct := len(ids) == 1 && name == ""
+		if direct {
+			r, err := tx.DirectRoom(ctx, id, ids[0])
+			if ErrorCode(err) != CodeNotFound {
+				return r, err // the existing room, or a failure
+			}
+		}
+		now := m.Now()
+		r := Room{Name: name, Direct: direct, CreatedAt: now, LastActivityAt: now,
+			Members: []Member{{ID: id}}}
+		for _, f := range ids {
+			r.Members = append(r.Members, Member{ID: f})
+		}
+		roomID, err := tx.InsertRoom(ctx, r)
+		if err != nil {
+			return Room{}, err
+		}
+		return tx.Room(ctx, roomID)
+	})
+}
+
+func (m *Messenger) Rooms(ctx context.Context, userID string) ([]Room, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return nil, err
+	}
+	return view(ctx, m, func(tx Tx) ([]Room, error) {
+		if _, err := userMustExist(ctx, tx, id); err != nil {
+			return nil, err
+		}
+		return tx.Rooms(ctx, id)
+	})
+}
+
+func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, error) {
+	writer, err := normalizedUserID(req.WriterID)
+	if err != nil {
+		return Message{}, Errorf(CodeInvalid, "writerId: %s", ErrorMessage(err))
+	}
+	if req.RoomID <= 0 {
+		return Message{}, Errorf(CodeInvalid, "roomId must be a positive number")
+	}
+	if err := validateText("message", req.Message, MaxMessageLen, true, true); err != nil {
+		return Message{}, err
+	}
+	if err := validateText("clientMsgId", req.ClientMsgID, MaxClientMsgIDLen, false, false); err != nil {
+		return Message{}, err
+	}
+	return update(ctx, m, "chat", func(tx Tx) (Message, error) {
+		if _, err := userMustExist(ctx, tx, writer); err != nil {
+			return Message{}, err
+		}
+		if err := mustBeMember(ctx, tx, req.RoomID, writer); err != nil {
+			return Message{}, err
+		}
+		if req.ClientMsgID != "" {
+			first, err := tx.MessageByClientID(ctx, req.RoomID, writer, req.ClientMsgID)
+			if ErrorCode(err) != CodeNotFound {
+				return first, err // the first result of a resend, or a failure
+			}
+		}
+		return tx.InsertMessage(ctx, Message{RoomID: req.RoomID, WriterID: writer,
+			Message: req.Message, CreatedAt: m.Now(), ClientMsgID: req.ClientMsgID})
+	})
+}
+
+func (m *Messenger) Messages(ctx context.Context, userID string, roomID int64, f MessageFilter) ([]Message, error) {
+	id, err := normalizedUserID(userID)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case f.Limit < 0 || f.Before < 0 || f.After < 0:
+		return nil, Errorf(CodeInvalid, "limit, before and after must not be negative")
+	case f.Limit == 0:
+		f.Limit = DefaultPageLimit
+	case f.Limit > MaxPageLimit:
+		f.Limit = MaxPageLimit
+	}
+	return view(ctx, m, func(tx Tx) ([]Message, error) {
+		if err := mustBeMember(ctx, tx, roomID, id); err != nil {
+			return nil, err
+		}
+		return tx.Messages(ctx, roomID, f)
+	})
+}
+
+// mustBeMember returns CodeNotFound for a missing room and CodeForbidden for
+// a user who is not one of its members.
+func mustBeMember(ctx context.Context, tx Tx, roomID int64, userID string) error {
+	ok, err := tx.IsMember(ctx, roomID, userID)
+	if err != nil || ok {
+		return err
+	}
+	if _, err := tx.Room(ctx, roomID); err != nil {
+		if ErrorCode(err) == CodeNotFound {
+			return Errorf(CodeNotFound, "room %d does not exist", roomID)
+		}
+		return err
+	}
+	return Errorf(CodeForbidden, "you are not a member of room %d", roomID)
+}
+
+func friendSet(fs []Friend) map[string]bool {
+	set := make(map[string]bool, len(fs))
+	for _, f := range fs {
+		set[f.ID] = true
+	}
+	return set
+}
+
+// absent returns the ids for which has is false.
+func absent(ids []string, has func(string) bool) []string {
+	var out []string
+	for _, id := range ids {
+		if !has(id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func quoteList(ids []string) string {
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = fmt.Sprintf("%q", id)
+	}
+	return strings.Join(q, ", ")
+}
+
+// PruneOutcomes forgets the results of idempotent operations older than
+// age; a request redelivered after that would be done again.
+func (m *Messenger) PruneOutcomes(ctx context.Context, age time.Duration) (n int64, err error) {
+	err = m.store.Update(ctx, func(tx Tx) error {
+		n, err = tx.PruneOutcomes(ctx, m.Now().Add(-age))
+		return err
+	})
+	return n, err
+}

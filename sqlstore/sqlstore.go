@@ -1,0 +1,121 @@
+// Package sqlstore implements chatbus.Store over database/sql with portable
+// SQL, for the sqlite and postgres packages, which own their connections,
+// their dialect and their migrations.
+//
+// Times are stored as Unix milliseconds (BIGINT) so that both databases give
+// back exactly the instant they were given, and the SQL stays one text.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/chatbus/chatbus"
+)
+
+// Dialect is what differs between the databases.
+type Dialect struct {
+	// Rebind turns the $1, $2 … placeholders used here into the database's.
+	Rebind func(query string) string
+	// IsUniqueViolation tells whether err is a unique-constraint violation.
+	IsUniqueViolation func(err error) bool
+}
+
+// Store is a chatbus.Store over two pools: Write for Update (SQLite wants one
+// writer connection), Read for View. They may be the same pool.
+type Store struct {
+	Write, Read *sql.DB
+	Dialect     Dialect
+	// WriteTx and ReadTx are the options of the transactions Update and View open.
+	WriteTx, ReadTx *sql.TxOptions
+}
+
+var _ chatbus.Store = (*Store)(nil)
+
+
+func (s *Store) Update(ctx context.Context, fn func(chatbus.Tx) error) error {
+	return s.run(ctx, s.Write, s.WriteTx, fn)
+}
+
+func (s *Store) View(ctx context.Context, fn func(chatbus.Tx) error) error {
+	return s.run(ctx, s.Read, s.ReadTx, fn)
+}
+
+func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(chatbus.Tx) error) error {
+	sqlTx, err := db.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	tx := &Tx{s: s, tx: sqlTx}
+	if err := fn(tx); err != nil {
+		sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	err := s.Write.Close()
+	if s.Read != s.Write {
+		err = errors.Join(err, s.Read.Close())
+	}
+	return err
+}
+
+// Migrate applies, in order, the migrations not applied yet, each in its own
+// transaction with its version row; the version is the migration's position.
+func Migrate(ctx context.Context, db *sql.DB, migrations []string) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	var done int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&done); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if done > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", done, len(migrations))
+	}
+	for i := done; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, migrations[i])
+		if err == nil {
+			_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, i+1))
+		}
+		if err == nil {
+			err = tx.Commit()
+		} else {
+			tx.Rollback()
+		}
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	return nil
+}
+
+// placeholders returns "$from, $from+1, …" for n values.
+func placeholders(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", from+i)
+	}
+	return b.String()
+}
+
+// New returns a Store over the two pools.
+func New(write, read *sql.DB, d Dialect, writeTx, readTx *sql.TxOptions) *Store {
+	return &Store{Write: write, Read: read, Dialect: d, WriteTx: writeTx, ReadTx: readTx}
+}

@@ -1,0 +1,65 @@
+package chatbus
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps the messenger's state. Its implementations (sqlite, postgres)
+// pass one shared test suite (package storetest).
+type Store interface {
+	// Update runs fn in one serializable write transaction: every write fn
+	// makes applies, or none does (fn's error, a cancelled ctx, a crash).
+	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction that sees one consistent snapshot.
+	View(ctx context.Context, fn func(Tx) error) error
+	// Close releases the store's connections.
+	Close() error
+}
+
+// Tx is what a transaction can read and write. Lookups of a missing row
+// return an *Error with CodeNotFound; inserts that break a uniqueness rule
+// return CodeConflict. Writes inside View fail.
+type Tx interface {
+	// User returns the user with this id.
+	User(ctx context.Context, id string) (User, error)
+	// Users returns the users among ids that exist, by id.
+	Users(ctx context.Context, ids []string) (map[string]User, error)
+	// InsertUser adds a user. CodeConflict names the taken field (id or e-mail).
+	InsertUser(ctx context.Context, u User) error
+	// UpdateUser stores a user's status message and login and logout dates.
+	UpdateUser(ctx context.Context, u User) error
+
+	// Friends lists userID's friends, ordered by name then id.
+	Friends(ctx context.Context, userID string) ([]Friend, error)
+	// InsertFriends adds one-way friendships from userID to each id.
+	InsertFriends(ctx context.Context, userID string, friendIDs []string, at time.Time) error
+
+	// InsertRoom creates a room with its members and returns its id.
+	InsertRoom(ctx context.Context, r Room) (int64, error)
+	// Room returns a room with its members and last message.
+	Room(ctx context.Context, id int64) (Room, error)
+	// DirectRoom returns the direct room of two users.
+	DirectRoom(ctx context.Context, a, b string) (Room, error)
+	// Rooms lists a user's rooms with members and last message, by last
+	// activity, newest first (then by id, newest first).
+	Rooms(ctx context.Context, userID string) ([]Room, error)
+	// IsMember tells whether userID is a member of the room.
+	IsMember(ctx context.Context, roomID int64, userID string) (bool, error)
+
+	// InsertMessage gives m the room's next seq (last + 1), saves it and moves
+	// the room's last activity to m.CreatedAt; it returns m with its seq. A
+	// ClientMsgID already used by the same writer in the room is CodeConflict.
+	InsertMessage(ctx context.Context, m Message) (Message, error)
+	// MessageByClientID finds a writer's message by its client message id.
+	MessageByClientID(ctx context.Context, roomID int64, writerID, clientMsgID string) (Message, error)
+	// Messages returns a page of a room's history in ascending seq order.
+	Messages(ctx context.Context, roomID int64, f MessageFilter) ([]Message, error)
+
+	// Outcome returns the result saved under an idempotency key.
+	Outcome(ctx context.Context, key string) ([]byte, error)
+	// SaveOutcome saves the result of the operation done under key.
+	SaveOutcome(ctx context.Context, key string, result []byte, at time.Time) error
+	// PruneOutcomes deletes outcomes saved before a time; it returns how many.
+	PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
+}
