@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/kafkabus"
 )
 
@@ -52,3 +53,5 @@ func (s *system) readAll(t *testing.T, topics ...string) []*kgo.Record {
 	}
 	return out
 }
+
+func chatBusFilter() chatbus.MessageFilter { return chatbus.MessageFilter{} }

@@ -12,7 +12,7 @@ import (
 
 const pw = "s3cret-pw"
 
-func signUp(t *testing.T, svc chatbus.Service, id string) chatbus.User {
+func signUp(t testing.TB, svc chatbus.Service, id string) chatbus.User {
 	t.Helper()
 	u, err := svc.SignUp(context.Background(), chatbus.SignUp{UserID: id, Password: pw, Email: id + "@example.com", Name: "User " + strings.ToUpper(id)})
 	if err != nil {

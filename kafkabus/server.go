@@ -75,6 +75,9 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		kgo.BlockRebalanceOnPoll(),
 		// … and only marked records (served and answered) are committed.
 		kgo.AutoCommitMarks(),
+		// Commit often: after a crash, what was served since the last
+		// commit is redelivered (and answered from the outcomes again).
+		kgo.AutoCommitInterval(time.Second),
 		// A reply that cannot be written in time stops the backend rather
 		// than hang it; the request is served again after the restart.
 		kgo.RecordDeliveryTimeout(time.Minute),

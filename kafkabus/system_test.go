@@ -21,7 +21,7 @@ import (
 // system is a real embedded broker, a real SQLite file and a backend
 // Server, as `chatbus run` wires them, on a test's own directory and port.
 type system struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	addr   string
 	topics kafkabus.Topics
@@ -32,22 +32,33 @@ type system struct {
 	cancel context.CancelFunc
 	done   chan error
 	client *kafkabus.Client
+	// now, when set, is the backend's clock.
+	now func() time.Time
 }
 
 // fastHash keeps tests quick; the stored format is the same as production's.
 var fastHash = chatbus.Argon2Params{MemoryKiB: 64, Time: 1, Threads: 1}
 
-func startSystem(t *testing.T) *system {
+func startSystem(t testing.TB, options ...func(*system)) *system {
 	t.Helper()
 	s := &system{t: t, dir: t.TempDir(), addr: "127.0.0.1:0", logs: &syncBuffer{},
 		topics: kafkabus.Topics{Replication: 1}}
+	for _, o := range options {
+		o(s)
+	}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
 }
 
 func (s *system) conn() kafkabus.Conn {
-	return kafkabus.Conn{Brokers: s.broker.Addrs(), Logger: slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	// Tests log everything (and check that no log line holds a secret);
+	// benchmarks log what production logs.
+	level := slog.LevelDebug
+	if _, bench := s.t.(*testing.B); bench {
+		level = slog.LevelInfo
+	}
+	return kafkabus.Conn{Brokers: s.broker.Addrs(), Logger: slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: level}))}
 }
 
 // start starts the broker (on the same port after a restart), the store
@@ -85,6 +96,9 @@ func (s *system) ensureTopics(ctx context.Context) {
 
 func (s *system) startBackend() {
 	svc := chatbus.NewMessenger(s.store, chatbus.NewHasher(fastHash, 4))
+	if s.now != nil {
+		svc.Now = s.now
+	}
 	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics, RetryBackoff: time.Millisecond}, svc)
 	if err != nil {
 		s.t.Fatal(err)
