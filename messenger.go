@@ -74,6 +74,14 @@ func view[T any](ctx context.Context, m *Messenger, fn func(Tx) (T, error)) (T, 
 	return out, err
 }
 
+// withoutHash returns u without its password hash, which never leaves the
+// backend: a result must be the same whether it was just made or replayed
+// from its saved outcome, which does not hold the hash.
+func withoutHash(u User) User {
+	u.PasswordHash = ""
+	return u
+}
+
 // userMustExist returns the user, or CodeNotFound naming the id.
 func userMustExist(ctx context.Context, tx Tx, id string) (User, error) {
 	u, err := tx.User(ctx, id)
@@ -104,7 +112,10 @@ func (m *Messenger) SignUp(ctx context.Context, req SignUp) (User, error) {
 	u.PasswordHash = hash
 	u.JoinedAt = m.Now()
 	return update(ctx, m, "signup", func(tx Tx) (User, error) {
-		return u, tx.InsertUser(ctx, u)
+		if err := tx.InsertUser(ctx, u); err != nil {
+			return User{}, err
+		}
+		return withoutHash(u), nil
 	})
 }
 
@@ -132,7 +143,7 @@ func (m *Messenger) LogIn(ctx context.Context, userID, password string) (User, e
 		}
 		now := m.Now()
 		u.LoginAt = &now
-		return u, tx.UpdateUser(ctx, u)
+		return withoutHash(u), tx.UpdateUser(ctx, u)
 	})
 }
 
@@ -148,7 +159,7 @@ func (m *Messenger) LogOut(ctx context.Context, userID string) (User, error) {
 		}
 		now := m.Now()
 		u.LogoutAt = &now
-		return u, tx.UpdateUser(ctx, u)
+		return withoutHash(u), tx.UpdateUser(ctx, u)
 	})
 }
 
@@ -167,7 +178,7 @@ func (m *Messenger) SetStatus(ctx context.Context, userID, status string) (User,
 			return User{}, err
 		}
 		u.Status = status
-		return u, tx.UpdateUser(ctx, u)
+		return withoutHash(u), tx.UpdateUser(ctx, u)
 	})
 }
 

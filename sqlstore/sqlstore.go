@@ -35,7 +35,6 @@ type Store struct {
 
 var _ chatbus.Store = (*Store)(nil)
 
-
 func (s *Store) Update(ctx context.Context, fn func(chatbus.Tx) error) error {
 	return s.run(ctx, s.Write, s.WriteTx, fn)
 }
@@ -49,9 +48,11 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	// Rolling back after a commit is a no-op; after a panic in fn it gives
+	// the connection back (SQLite's one writer connection, above all).
+	defer sqlTx.Rollback()
 	tx := &Tx{s: s, tx: sqlTx}
 	if err := fn(tx); err != nil {
-		sqlTx.Rollback()
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

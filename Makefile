@@ -1,0 +1,20 @@
+# The two commands: `make run` starts the whole system on its embedded
+# default; `make test` runs every test (with the race detector where a C
+# compiler makes it available). .ci/run calls `make test`.
+
+RACE := $(shell [ "$$(go env CGO_ENABLED)" = 1 ] && echo -race)
+
+.PHONY: run test bench build
+
+run:
+	go run ./cmd/chatbus run
+
+test:
+	go vet ./...
+	go test $(RACE) -count=1 -timeout 20m ./...
+
+bench:
+	go test -run '^$$' -bench . -benchtime 3s ./...
+
+build:
+	CGO_ENABLED=0 go build -o chatbus ./cmd/chatbus
