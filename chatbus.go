@@ -83,12 +83,15 @@ type PostMessage struct {
 }
 
 // MessageFilter selects a page of a room's history. Before and After are
-// exclusive seq bounds (0: none); with After the page is the oldest after it,
-// otherwise the newest before Before. Pages are always in ascending seq order.
+// exclusive seq bounds (0: none). Forward pages from After upward (the
+// oldest messages after it: catching up); otherwise the page is the newest
+// messages before Before (opening a room, scrolling back). Pages are always
+// in ascending seq order.
 type MessageFilter struct {
-	Before int64
-	After  int64
-	Limit  int
+	Before  int64
+	After   int64
+	Forward bool
+	Limit   int
 }
 
 // Service is the messenger's set of operations: the seed's nine and history.

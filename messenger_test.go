@@ -826,12 +826,13 @@ func TestMessages(t *testing.T) {
 		{chatbus.MessageFilter{Before: 11, Limit: 5}, seqRange(6, 10)},
 		{chatbus.MessageFilter{Before: 3}, seqRange(1, 2)},
 		{chatbus.MessageFilter{Before: 1}, []int64{}},
-		{chatbus.MessageFilter{After: 10, Limit: 3}, seqRange(11, 13)},
-		{chatbus.MessageFilter{After: 245}, seqRange(246, 250)},
+		{chatbus.MessageFilter{Forward: true, After: 10, Limit: 3}, seqRange(11, 13)},
+		{chatbus.MessageFilter{Forward: true, After: 245}, seqRange(246, 250)},
+		{chatbus.MessageFilter{Forward: true, After: 0, Limit: 1}, []int64{1}},
 		{chatbus.MessageFilter{After: 0, Before: 0, Limit: 1}, []int64{n}},
-		{chatbus.MessageFilter{After: 10}, seqRange(11, 10+chatbus.DefaultPageLimit)},
-		{chatbus.MessageFilter{After: 10, Before: 15}, seqRange(11, 14)},
-		{chatbus.MessageFilter{After: n}, []int64{}},
+		{chatbus.MessageFilter{Forward: true, After: 10}, seqRange(11, 10+chatbus.DefaultPageLimit)},
+		{chatbus.MessageFilter{Forward: true, After: 10, Before: 15}, seqRange(11, 14)},
+		{chatbus.MessageFilter{Forward: true, After: n}, []int64{}},
 	} {
 		for _, user := range []string{"a", " B "} {
 			got, err := e.m.Messages(ctx, user, r, c.f)
@@ -844,7 +845,7 @@ func TestMessages(t *testing.T) {
 			}
 		}
 	}
-	page, err := e.m.Messages(ctx, "a", r, chatbus.MessageFilter{After: 1, Limit: 2})
+	page, err := e.m.Messages(ctx, "a", r, chatbus.MessageFilter{Forward: true, After: 1, Limit: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -864,7 +865,7 @@ func TestMessages(t *testing.T) {
 		{"", r, chatbus.MessageFilter{}, chatbus.CodeInvalid},
 		{"a", r, chatbus.MessageFilter{Limit: -1}, chatbus.CodeInvalid},
 		{"a", r, chatbus.MessageFilter{Before: -1}, chatbus.CodeInvalid},
-		{"a", r, chatbus.MessageFilter{After: -1}, chatbus.CodeInvalid},
+		{"a", r, chatbus.MessageFilter{Forward: true, After: -1}, chatbus.CodeInvalid},
 	} {
 		_, err := e.m.Messages(ctx, c.user, c.room, c.f)
 		if chatbus.ErrorCode(err) != c.code {

@@ -55,6 +55,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	cl, err := kgo.NewClient(append(cfg.Conn.Opts(),
 		kgo.ConsumeTopics(responses...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(start.UnixMilli())),
+		// An idempotent producer cannot give up on a record once sent, so a
+		// call would hang while the broker is down. Requests carry their own
+		// idempotency key (the correlation id): a duplicate is harmless.
+		kgo.DisableIdempotentWrite(),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -201,8 +205,11 @@ func (c *Client) PostMessage(ctx context.Context, req chatbus.PostMessage) (chat
 
 func (c *Client) Messages(ctx context.Context, userID string, roomID int64, f chatbus.MessageFilter) ([]chatbus.Message, error) {
 	var rep ChatsReply
-	err := c.call(ctx, OpSearchChats, userID, SearchChatRequest{UserID: userID, RoomID: roomID,
-		Before: f.Before, After: f.After, Limit: f.Limit}, &rep)
+	req := SearchChatRequest{UserID: userID, RoomID: roomID, Before: f.Before, Limit: f.Limit}
+	if f.Forward {
+		req.After = &f.After
+	}
+	err := c.call(ctx, OpSearchChats, userID, req, &rep)
 	return rep.Chats, err
 }
 

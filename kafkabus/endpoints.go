@@ -175,7 +175,11 @@ var endpoints = map[string]endpoint{
 		rep := &ChatsReply{UserID: r.UserID, RoomID: r.RoomID}
 		if err == nil {
 			var chats []chatbus.Message
-			chats, err = svc.Messages(ctx, r.UserID, r.RoomID, chatbus.MessageFilter{Before: r.Before, After: r.After, Limit: r.Limit})
+			f := chatbus.MessageFilter{Before: r.Before, Limit: r.Limit, Forward: r.After != nil}
+			if r.After != nil {
+				f.After = *r.After
+			}
+			chats, err = svc.Messages(ctx, r.UserID, r.RoomID, f)
 			rep.Chats = okSlice(chats, err)
 		}
 		return done(r.UserID, rep, err)

@@ -142,7 +142,7 @@ func TestStopUnderLoadLosesNothing(t *testing.T) {
 	seen := map[string]bool{}
 	var last int64
 	for {
-		page, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{After: last, Limit: 200})
+		page, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, After: last, Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}

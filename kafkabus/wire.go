@@ -149,7 +149,7 @@ type (
 		UserID string `json:"userId"`
 		RoomID int64  `json:"roomId"`
 		Before int64  `json:"before,omitempty"`
-		After  int64  `json:"after,omitempty"`
+		After  *int64 `json:"after,omitempty"` // given (even 0): page forward from it
 		Limit  int    `json:"limit,omitempty"`
 	}
 )

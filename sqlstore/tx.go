@@ -340,7 +340,7 @@ func (t *Tx) Messages(ctx context.Context, roomID int64, f chatbus.MessageFilter
 		before = math.MaxInt64
 	}
 	order := "DESC" // the newest page before Before …
-	if f.After > 0 {
+	if f.Forward {
 		order = "ASC" // … or the oldest page after After
 	}
 	rows, err := t.query(ctx, messageSelect+`WHERE room_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq `+order+` LIMIT $4`,

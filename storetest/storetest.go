@@ -813,18 +813,18 @@ func testMessages(t *testing.T, s chatbus.Store) {
 		{chatbus.MessageFilter{Before: 3, Limit: 10}, []int64{1, 2}},
 		{chatbus.MessageFilter{Before: 1, Limit: 10}, []int64{}},
 		{chatbus.MessageFilter{Before: 100, Limit: 2}, []int64{9, 10}},
-		{chatbus.MessageFilter{After: 7, Limit: 10}, []int64{8, 9, 10}},
-		{chatbus.MessageFilter{After: 2, Limit: 3}, []int64{3, 4, 5}},
-		{chatbus.MessageFilter{After: 10, Limit: 5}, []int64{}},
-		{chatbus.MessageFilter{After: 2, Before: 6, Limit: 10}, []int64{3, 4, 5}},
-		{chatbus.MessageFilter{After: 2, Before: 9, Limit: 2}, []int64{3, 4}},
-		{chatbus.MessageFilter{After: 4, Before: 5, Limit: 10}, []int64{}},
+		{chatbus.MessageFilter{Forward: true, After: 7, Limit: 10}, []int64{8, 9, 10}},
+		{chatbus.MessageFilter{Forward: true, After: 2, Limit: 3}, []int64{3, 4, 5}},
+		{chatbus.MessageFilter{Forward: true, After: 10, Limit: 5}, []int64{}},
+		{chatbus.MessageFilter{Forward: true, After: 2, Before: 6, Limit: 10}, []int64{3, 4, 5}},
+		{chatbus.MessageFilter{Forward: true, After: 2, Before: 9, Limit: 2}, []int64{3, 4}},
+		{chatbus.MessageFilter{Forward: true, After: 4, Before: 5, Limit: 10}, []int64{}},
 	} {
 		if d := diff(c.want, seqs(page(c.f))); d != "" {
 			t.Errorf("Messages(%+v) seqs (-want +got):\n%s", c.f, d)
 		}
 	}
-	if d := diff(all[3:6], page(chatbus.MessageFilter{After: 3, Limit: 3})); d != "" {
+	if d := diff(all[3:6], page(chatbus.MessageFilter{Forward: true, After: 3, Limit: 3})); d != "" {
 		t.Errorf("Messages content (-want +got):\n%s", d)
 	}
 	if d := diff(all[6:], page(chatbus.MessageFilter{Limit: 4})); d != "" {

@@ -180,7 +180,7 @@ func TestRunStopsCleanlyAndKeepsData(t *testing.T) {
 	stored := map[string]int{}
 	var last int64
 	for {
-		page, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{After: last, Limit: 200})
+		page, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, After: last, Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
