@@ -135,11 +135,18 @@ func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
 			t.Replication = 1
 		}
 	}
+	known := map[string]bool{}
+	for _, spec := range (kafkabus.Topics{}).Specs() {
+		known[spec.Name] = true
+	}
 	for _, p := range f.Partitions {
 		name, n, ok := strings.Cut(p, "=")
 		var count int32
 		if _, err := fmt.Sscan(n, &count); !ok || err != nil || count < 1 {
 			return t, fmt.Errorf("--partitions %q: want topic=count with count ≥ 1", p)
+		}
+		if !known[name] {
+			return t, fmt.Errorf("--partitions %q: no topic %q (name it without the prefix, e.g. user-add-chat-request)", p, name)
 		}
 		t.Partitions[name] = count
 	}
