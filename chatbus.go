@@ -116,8 +116,9 @@ type Service interface {
 	// Friends lists a user's friends by name.
 	Friends(ctx context.Context, userID string) ([]Friend, error)
 	// OpenRoom creates a room, or returns the existing direct room when one
-	// friend is invited and no name is given. CodeForbidden for someone who
-	// is not a friend.
+	// user is invited and no name is given (the direct room of two belongs
+	// to both, whoever opened it). Otherwise CodeForbidden for someone who is
+	// not on UserID's friend list.
 	OpenRoom(ctx context.Context, req OpenRoom) (Room, error)
 	// Rooms lists a user's rooms, newest activity first.
 	Rooms(ctx context.Context, userID string) ([]Room, error)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Messenger implements Service over a Store: the messenger's rules live here
@@ -253,9 +254,18 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 			return Room{}, Errorf(CodeInvalid, "you are in the room already; invite friends only")
 		}
 	}
+	direct := len(ids) == 1 && name == ""
 	return update(ctx, m, "room", func(tx Tx) (Room, error) {
 		if _, err := userMustExist(ctx, tx, id); err != nil {
 			return Room{}, err
+		}
+		if direct {
+			// The direct room of two people is theirs, whoever opened it:
+			// either may open it again, friend or not (friendship is one-way).
+			r, err := tx.DirectRoom(ctx, id, ids[0])
+			if ErrorCode(err) != CodeNotFound {
+				return r, err // the existing room, or a failure
+			}
 		}
 		friends, err := tx.Friends(ctx, id)
 		if err != nil {
@@ -271,13 +281,6 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 				return Room{}, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
 			}
 			return Room{}, Errorf(CodeForbidden, "not on your friend list: %s", quoteList(strangers))
-		}
-		direct := len(ids) == 1 && name == ""
-		if direct {
-			r, err := tx.DirectRoom(ctx, id, ids[0])
-			if ErrorCode(err) != CodeNotFound {
-				return r, err // the existing room, or a failure
-			}
 		}
 		now := m.Now()
 		r := Room{Name: name, Direct: direct, CreatedAt: now, LastActivityAt: now,
@@ -302,8 +305,22 @@ func (m *Messenger) Rooms(ctx context.Context, userID string) ([]Room, error) {
 		if _, err := userMustExist(ctx, tx, id); err != nil {
 			return nil, err
 		}
-		return tx.Rooms(ctx, id)
+		rooms, err := tx.Rooms(ctx, id)
+		for _, r := range rooms {
+			if r.LastMessage != nil {
+				r.LastMessage.Message = preview(r.LastMessage.Message)
+			}
+		}
+		return rooms, err
 	})
+}
+
+// preview cuts a message for the room list, which shows its beginning.
+func preview(s string) string {
+	if utf8.RuneCountInString(s) <= MaxPreviewLen {
+		return s
+	}
+	return string([]rune(s)[:MaxPreviewLen-1]) + "…"
 }
 
 func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, error) {
@@ -314,6 +331,8 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 	if req.RoomID <= 0 {
 		return Message{}, Errorf(CodeInvalid, "roomId must be a positive number")
 	}
+	// Text pasted from Windows or sent by a form has CRLF line ends.
+	req.Message = strings.ReplaceAll(strings.ReplaceAll(req.Message, "\r\n", "\n"), "\r", "\n")
 	if err := validateText("message", req.Message, MaxMessageLen, true, true); err != nil {
 		return Message{}, err
 	}

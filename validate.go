@@ -17,6 +17,7 @@ const (
 	MaxNameLen        = 50
 	MaxStatusLen      = 150
 	MaxMessageLen     = 4000
+	MaxPreviewLen     = 100 // of the last message in the room list
 	MaxClientMsgIDLen = 64
 	MaxRoomNameLen    = 100
 	MaxFriendsPerCall = 100

@@ -112,6 +112,11 @@ func TestOperations(t *testing.T) {
 	if err != nil || again.ID != direct.ID {
 		t.Fatalf("the direct room was not reused: %d vs %d, %v", again.ID, direct.ID, err)
 	}
+	// Bob has not added Alice, but their direct room is his too.
+	fromBob, err := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "bob", FriendIDs: []string{"alice"}})
+	if err != nil || fromBob.ID != direct.ID {
+		t.Fatalf("the direct room from the other side: %+v, %v", fromBob, err)
+	}
 	group, err := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob", "carol"}, Name: "Trip"})
 	if err != nil || group.ID == direct.ID || group.Name != "Trip" || len(group.Members) != 3 {
 		t.Fatalf("group room: %+v, %v", group, err)
@@ -146,10 +151,14 @@ func TestOperations(t *testing.T) {
 	wantCode(t, err, chatbus.CodeNotFound, "ghost")
 	_, err = c.PostMessage(ctx, chatbus.PostMessage{RoomID: direct.ID, WriterID: "alice", Message: "   "})
 	wantCode(t, err, chatbus.CodeInvalid, "message")
+	crlf, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: group.ID, WriterID: "alice", Message: "line 1\r\nline 2"})
+	if err != nil || crlf.Message != "line 1\nline 2" {
+		t.Fatalf("CRLF: %q, %v", crlf.Message, err)
+	}
 
 	// Room list: newest activity first, with members and the last message.
 	rooms, err := c.Rooms(ctx, "alice")
-	if err != nil || len(rooms) != 2 || rooms[0].ID != group.ID || rooms[1].LastMessage == nil || rooms[1].LastMessage.Seq != 2 {
+	if err != nil || len(rooms) != 2 || rooms[0].ID != group.ID || rooms[0].LastSeq != 2 || rooms[1].LastMessage == nil || rooms[1].LastMessage.Seq != 2 {
 		t.Fatalf("rooms: %+v, %v", rooms, err)
 	}
 	if rooms, _ := c.Rooms(ctx, "carol"); len(rooms) != 1 {

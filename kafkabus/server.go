@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chatbus/chatbus"
@@ -22,10 +23,12 @@ type ServerConfig struct {
 	Group string
 	// Timeout bounds the work on one request (default 30 s).
 	Timeout time.Duration
-	// Retries is how many times a request that failed for an internal reason
-	// (not its content) is tried again before it is dead-lettered (default 2).
-	Retries int
-	// RetryBackoff is the first wait between tries; it doubles (default 200 ms).
+	// RetryFor is how long a request that fails for an internal reason (the
+	// database is gone) is tried again, stalling its partition alone, before
+	// it is answered with an error and dead-lettered (default 1 min).
+	RetryFor time.Duration
+	// RetryBackoff is the first wait between tries; it doubles up to 5 s
+	// (default 200 ms).
 	RetryBackoff time.Duration
 }
 
@@ -41,6 +44,12 @@ type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	byTopic map[string]Operation
+
+	mu       sync.Mutex
+	assigned map[topicPartition]bool
+	workers  map[topicPartition]*worker
+	stopping <-chan struct{} // closed when Run's ctx is done
+	fail     func(err error) // stops Run with err
 }
 
 // NewServer connects a backend to the cluster; Run starts serving.
@@ -51,15 +60,14 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	if cfg.Retries < 0 {
-		cfg.Retries = 0
-	} else if cfg.Retries == 0 {
-		cfg.Retries = 2
+	if cfg.RetryFor <= 0 {
+		cfg.RetryFor = time.Minute
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = 200 * time.Millisecond
 	}
-	s := &Server{svc: svc, cfg: cfg, byTopic: map[string]Operation{}}
+	s := &Server{svc: svc, cfg: cfg, byTopic: map[string]Operation{},
+		assigned: map[topicPartition]bool{}, workers: map[topicPartition]*worker{}}
 	s.log = cfg.Conn.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -74,10 +82,7 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		// too: 10 s instead of kgo's 45 s (the brokers' minimum is 6 s).
 		kgo.SessionTimeout(10*time.Second),
 		kgo.ConsumeTopics(cfg.Topics.requestTopics()...),
-		// Rebalances wait until the records of a poll are done and marked,
-		// so a partition is never served by two backends at once …
-		kgo.BlockRebalanceOnPoll(),
-		// … and only marked records (served and answered) are committed.
+		// Only marked records (served and answered) are committed.
 		kgo.AutoCommitMarks(),
 		// Commit often: after a crash, what was served since the last
 		// commit is redelivered (and answered from the outcomes again).
@@ -85,11 +90,12 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		// A reply that cannot be written in time stops the backend rather
 		// than hang it; the request is served again after the restart.
 		kgo.RecordDeliveryTimeout(time.Minute),
-		kgo.OnPartitionsRevoked(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
-			if err := cl.CommitMarkedOffsets(ctx); err != nil {
-				s.log.Warn("commit on revoke", "err", err)
-			}
-		}),
+		// A revoked partition's worker finishes the record in hand and its
+		// offsets are committed before the partition moves on, so a
+		// partition is never served by two backends at once.
+		kgo.OnPartitionsAssigned(s.onAssigned),
+		kgo.OnPartitionsRevoked(s.onRevoked),
+		kgo.OnPartitionsLost(s.onLost),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -99,153 +105,230 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 	return s, nil
 }
 
-// Run serves requests until ctx is done, then finishes the records in hand,
-// commits their offsets and leaves the group. It returns an error only when
-// replies cannot be written: the records not answered stay uncommitted, and
-// are served again (once) by whichever backend takes their partition.
+// Run serves requests until ctx is done, then lets each partition finish the
+// record in hand, commits what was answered and leaves the group. It returns
+// an error only when replies cannot be written at all: the records not
+// answered stay uncommitted and are served again (once) by whichever backend
+// takes their partition.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.cl.CloseAllowingRebalance() // leaves the group
-	// In-flight work finishes after ctx is done, within its own timeout.
-	work := context.WithoutCancel(ctx)
-	var runErr error
-	for runErr == nil {
-		fetches := s.cl.PollRecords(ctx, 1000)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
+	s.stopping = ctx.Done()
+	pollCtx, cancelPoll := context.WithCancelCause(ctx)
+	s.fail = func(err error) { cancelPoll(err) }
+	for {
+		fetches := s.cl.PollRecords(pollCtx, 500)
+		if fetches.IsClientClosed() || pollCtx.Err() != nil {
 			break
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
 			s.log.Warn("fetch", "topic", topic, "partition", p, "err", err)
 		})
-		var wg sync.WaitGroup
-		var mu sync.Mutex
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
-			wg.Go(func() {
-				if err := s.servePartition(work, p.Records); err != nil {
-					mu.Lock()
-					runErr = errors.Join(runErr, err)
-					mu.Unlock()
-				}
-			})
+			s.dispatch(p.Topic, p.Partition, p.Records)
 		})
-		wg.Wait()
-		s.cl.AllowRebalance()
 	}
-	cctx, cancel := context.WithTimeout(work, 10*time.Second)
+	s.stopWorkers(nil)
+	var runErr error
+	if cause := context.Cause(pollCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		runErr = cause
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.cl.CommitMarkedOffsets(cctx); err != nil {
 		runErr = errors.Join(runErr, fmt.Errorf("commit offsets: %w", err))
 	}
+	s.cl.Close() // leaves the group; the revoke callback finds no workers
 	return runErr
 }
 
-// servePartition serves one partition's records in order, writes their
-// replies, and marks the records for commit once every reply is acknowledged.
-func (s *Server) servePartition(ctx context.Context, records []*kgo.Record) error {
+// topicPartition names one partition.
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// worker serves one partition: its records in order, independently of the
+// other partitions, so one slow request holds up only its own partition.
+type worker struct {
+	tp    topicPartition
+	mu    sync.Mutex
+	queue []*kgo.Record
+	wake  chan struct{} // a send means the queue grew
+	quit  chan struct{} // closed: finish the record in hand, then stop
+	done  chan struct{} // closed when the worker has stopped
+}
+
+// maxQueued is how many records a partition may have waiting before its
+// fetching pauses, so a slow partition does not fill memory.
+const maxQueued = 1000
+
+// dispatch queues records to their partition's worker, starting one if
+// needed. Records of a partition no longer assigned to us are dropped: they
+// are not marked, and the partition's new owner serves them.
+func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) {
+	tp := topicPartition{topic, partition}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.assigned[tp] {
+		return
+	}
+	w := s.workers[tp]
+	if w == nil {
+		w = &worker{tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+		s.workers[tp] = w
+		go s.runWorker(w)
+	}
+	w.mu.Lock()
+	w.queue = append(w.queue, records...)
+	full := len(w.queue) >= maxQueued
+	w.mu.Unlock()
+	if full {
+		s.cl.PauseFetchPartitions(map[string][]int32{topic: {partition}})
+	}
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for topic, ps := range assigned {
+		for _, p := range ps {
+			s.assigned[topicPartition{topic, p}] = true
+		}
+	}
+}
+
+func (s *Server) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	s.stopWorkers(revoked)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		s.log.Warn("commit on revoke", "err", err)
+	}
+}
+
+func (s *Server) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.stopWorkers(lost)
+}
+
+// stopWorkers stops the workers of the given partitions (all when nil)
+// after the record each has in hand, and waits for them.
+func (s *Server) stopWorkers(which map[string][]int32) {
+	s.mu.Lock()
+	var stopping []*worker
+	for tp, w := range s.workers {
+		if which == nil || slices.Contains(which[tp.topic], tp.partition) {
+			delete(s.workers, tp)
+			close(w.quit)
+			stopping = append(stopping, w)
+		}
+	}
+	for topic, ps := range which {
+		for _, p := range ps {
+			delete(s.assigned, topicPartition{topic, p})
+		}
+	}
+	if which == nil {
+		clear(s.assigned)
+	}
+	s.mu.Unlock()
+	for _, w := range stopping {
+		<-w.done
+		s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+	}
+}
+
+func (s *Server) runWorker(w *worker) {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.quit:
+			return
+		case <-w.wake:
+		}
+		for {
+			w.mu.Lock()
+			batch := w.queue
+			w.queue = nil
+			w.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
+			if err := s.serveBatch(w, batch); err != nil {
+				s.fail(err)
+				return
+			}
+		}
+	}
+}
+
+// serveBatch serves records of one partition in order, writes their replies,
+// and marks the records for commit once their replies are acknowledged. It
+// stops early, leaving the rest unmarked, when the worker is told to quit.
+func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
+	ctx := context.Background() // in-flight work finishes; each call has its own timeout
+	type refusal struct {
+		req, out *kgo.Record
+		err      error
+	}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var produceErr error
-	acked := func(r *kgo.Record, err error) {
-		if err != nil {
-			mu.Lock()
-			produceErr = errors.Join(produceErr, fmt.Errorf("write %s: %w", r.Topic, err))
-			mu.Unlock()
-		}
-		wg.Done()
-	}
+	var refused []refusal
+	var served []*kgo.Record
 	for _, r := range records {
-		for _, out := range s.serve(ctx, r) {
+		select {
+		case <-w.quit:
+			records = nil
+		case <-s.stopping:
+			records = nil
+		default:
+		}
+		if records == nil {
+			break
+		}
+		outs, ok := s.serve(ctx, r, w.quit)
+		if !ok {
+			break // abandoned at shutdown: served again after the restart
+		}
+		served = append(served, r)
+		for _, out := range outs {
 			wg.Add(1)
-			s.cl.Produce(ctx, out, acked)
+			s.cl.Produce(ctx, out, func(out *kgo.Record, err error) {
+				defer wg.Done()
+				if err != nil {
+					mu.Lock()
+					refused = append(refused, refusal{r, out, err})
+					mu.Unlock()
+				}
+			})
 		}
 	}
 	wg.Wait()
-	if produceErr != nil {
-		return produceErr
+	for _, f := range refused {
+		if err := s.replyFailed(ctx, f.req, f.out, f.err); err != nil {
+			return err
+		}
 	}
-	s.cl.MarkCommitRecords(records...)
+	s.cl.MarkCommitRecords(served...)
 	return nil
 }
 
-// serve runs one request and returns the records to write: its reply and,
-// for a request that cannot be served, its copy in the dead-letter topic.
-func (s *Server) serve(ctx context.Context, r *kgo.Record) []*kgo.Record {
-	op := s.byTopic[r.Topic]
-	corrID := header(r, HeaderCorrelationID)
-	// The idempotency key: the caller's correlation id, else the record's
-	// own position, which is what a redelivery repeats.
-	key := corrID
-	if key == "" {
-		key = r.Topic + "/" + strconv.Itoa(int(r.Partition)) + "/" + strconv.FormatInt(r.Offset, 10)
+// replyFailed handles a reply the broker refused. A refusal of the record
+// itself (too large for the cluster's limit) is answered with a small error
+// and the request dead-lettered, so it cannot stop the backend; anything
+// else (the cluster is gone) is returned, which stops the backend.
+func (s *Server) replyFailed(ctx context.Context, req, out *kgo.Record, err error) error {
+	if !errors.Is(err, kerr.MessageTooLarge) && !errors.Is(err, kerr.RecordListTooLarge) && !errors.Is(err, kerr.InvalidRecord) {
+		return fmt.Errorf("write %s: %w", out.Topic, err)
 	}
-	log := s.log.With("op", op.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "correlationId", corrID)
-
-	var a answer
-	backoff := s.cfg.RetryBackoff
-	for try := 0; ; try++ {
-		a = s.call(ctx, op, key, r.Value)
-		if chatbus.ErrorCode(a.err) != chatbus.CodeInternal || try == s.cfg.Retries {
-			break
-		}
-		log.Warn("request failed; retrying", "err", a.err, "try", try+1)
-		time.Sleep(backoff)
-		backoff *= 2
+	s.log.Error("the broker refused a reply; answering with an error", "topic", out.Topic, "err", err)
+	cause := chatbus.Errorf(chatbus.CodeInternal, "the reply was refused by the broker: %v", err)
+	small := &kgo.Record{Topic: out.Topic, Key: out.Key, Headers: out.Headers}
+	small.Value, _ = encodeReply(answer{reply: &Status{}, err: cause})
+	res := s.cl.ProduceSync(ctx, small, deadLetter(s.cfg.Topics.DeadLetter(), req, cause))
+	if err := res.FirstErr(); err != nil {
+		return fmt.Errorf("write %s: %w", out.Topic, err)
 	}
-	if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
-		log.Error("request failed; dead-lettered", "err", a.err)
-		a.poison = true
-	} else if a.poison {
-		log.Warn("unusable request; dead-lettered", "err", a.err)
-	}
-
-	value, err := encodeReply(a)
-	if err != nil {
-		log.Error("encode reply", "err", err)
-		a.err, a.poison = err, true
-		value, _ = encodeReply(answer{reply: &Status{}, err: err})
-	}
-	replyKey := []byte(a.key)
-	if a.key == "" {
-		replyKey = r.Key
-	}
-	out := []*kgo.Record{{Topic: s.cfg.Topics.Response(op), Key: replyKey, Value: value}}
-	if corrID != "" {
-		out[0].Headers = []kgo.RecordHeader{{Key: HeaderCorrelationID, Value: []byte(corrID)}}
-	}
-	if a.poison {
-		out = append(out, deadLetter(s.cfg.Topics.DeadLetter(), r, a.err))
-	}
-	return out
-}
-
-// call runs the operation under its idempotency key, never panicking: a
-// panic is a bug, reported as an internal error for this request alone.
-func (s *Server) call(ctx context.Context, op Operation, key string, value []byte) (a answer) {
-	ctx, cancel := context.WithTimeout(chatbus.WithIdempotencyKey(ctx, key), s.cfg.Timeout)
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			a = answer{reply: &Status{}, err: fmt.Errorf("panic: %v", p)}
-		}
-	}()
-	return endpoints[op.Name](ctx, s.svc, value)
-}
-
-func deadLetter(topic string, r *kgo.Record, cause error) *kgo.Record {
-	headers := append([]kgo.RecordHeader(nil), r.Headers...)
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
-		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
-		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
-		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(chatbus.ErrorMessage(cause))},
-	)
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value, Headers: headers}
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
+	return nil
 }

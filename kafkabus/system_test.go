@@ -34,6 +34,10 @@ type system struct {
 	client *kafkabus.Client
 	// now, when set, is the backend's clock.
 	now func() time.Time
+	// wrap, when set, wraps the backend's service (to inject faults).
+	wrap func(chatbus.Service) chatbus.Service
+	// retryFor, when set, is the backend's RetryFor.
+	retryFor time.Duration
 }
 
 // fastHash keeps tests quick; the stored format is the same as production's.
@@ -99,7 +103,12 @@ func (s *system) startBackend() {
 	if s.now != nil {
 		svc.Now = s.now
 	}
-	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics, RetryBackoff: time.Millisecond}, svc)
+	var service chatbus.Service = svc
+	if s.wrap != nil {
+		service = s.wrap(svc)
+	}
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics,
+		RetryBackoff: 10 * time.Millisecond, RetryFor: s.retryFor}, service)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -47,6 +47,24 @@ type Topics struct {
 	Partitions map[string]int32
 	// Retention is how long requests and replies are kept (retention.ms).
 	Retention time.Duration
+	// SecretRetention is how long the requests that carry a password
+	// (login, sign-up) are kept: they are plain text in the log.
+	SecretRetention time.Duration
+}
+
+// SegmentAge is the segment.ms of chatbus's topics: Kafka deletes whole
+// segments, so a record may outlive its retention by up to this much.
+const SegmentAge = 24 * time.Hour
+
+// MaxRecordAge is how long a request may stay in its topic, and so how long
+// it may be delivered again; idempotency records must be kept longer.
+func (t Topics) MaxRecordAge() time.Duration { return t.retention() + SegmentAge }
+
+func (t Topics) retention() time.Duration {
+	if t.Retention <= 0 {
+		return 7 * 24 * time.Hour
+	}
+	return t.Retention
 }
 
 // Name returns the full name of a topic.
@@ -69,9 +87,9 @@ type TopicSpec struct {
 
 // Specs lists every topic chatbus needs: requests, replies, dead letters.
 func (t Topics) Specs() []TopicSpec {
-	retention := t.Retention
-	if retention <= 0 {
-		retention = 7 * 24 * time.Hour
+	retention, secret := t.retention(), t.SecretRetention
+	if secret <= 0 {
+		secret = time.Hour
 	}
 	rf := t.Replication
 	if rf < 1 {
@@ -81,7 +99,8 @@ func (t Topics) Specs() []TopicSpec {
 	// and on a cluster it keeps request logs from growing without bound.
 	keep := func(d time.Duration) map[string]*string {
 		ms := strconv.FormatInt(d.Milliseconds(), 10)
-		return map[string]*string{"retention.ms": &ms}
+		seg := strconv.FormatInt(min(d, SegmentAge).Milliseconds(), 10)
+		return map[string]*string{"retention.ms": &ms, "segment.ms": &seg}
 	}
 	var specs []TopicSpec
 	add := func(base string, parts int32, cfg map[string]*string) {
@@ -91,7 +110,11 @@ func (t Topics) Specs() []TopicSpec {
 		specs = append(specs, TopicSpec{Name: t.Name(base), Partitions: parts, Replicas: rf, Configs: cfg})
 	}
 	for _, op := range Operations {
-		add(op.Request, op.Partitions, keep(retention))
+		if op == OpLogin || op == OpSignUp {
+			add(op.Request, op.Partitions, keep(min(secret, retention)))
+		} else {
+			add(op.Request, op.Partitions, keep(retention))
+		}
 		add(op.Response, op.Partitions, keep(retention))
 	}
 	add(DeadLetterName, 1, keep(max(retention, 30*24*time.Hour)))

@@ -53,7 +53,7 @@ func TestEnsureTopics(t *testing.T) {
 	if len(details) != len(topics.Specs()) {
 		t.Errorf("%d topics exist, want %d", len(details), len(topics.Specs()))
 	}
-	cfgs, err := adm.DescribeTopicConfigs(ctx, "p.logout-request", "p.login-request", "p.user-add-request")
+	cfgs, err := adm.DescribeTopicConfigs(ctx, "p.logout-request", "p.login-request", "p.user-add-chat-request")
 	checked := 0
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +74,16 @@ func TestEnsureTopics(t *testing.T) {
 			if c.MaybeValue() != want {
 				t.Errorf("%s retention.ms = %s, want %s", rc.Name, c.MaybeValue(), want)
 			}
+		}
+	}
+	// Requests holding passwords are kept an hour, and segments roll daily.
+	secret, err := adm.DescribeTopicConfigs(ctx, "p.user-add-request")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range secret[0].Configs {
+		if (c.Key == "retention.ms" && c.MaybeValue() != "3600000") || (c.Key == "segment.ms" && c.MaybeValue() != "3600000") {
+			t.Errorf("p.user-add-request %s = %s", c.Key, c.MaybeValue())
 		}
 	}
 	if checked != 2 {

@@ -72,36 +72,44 @@ func (s *Store) Close() error {
 
 // Migrate applies, in order, the migrations not applied yet, each in its own
 // transaction with its version row; the version is the migration's position.
+// The version is read inside each write transaction, so processes that start
+// on one database at once apply each migration exactly once.
 func Migrate(ctx context.Context, db *sql.DB, migrations []string) error {
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var done int
-	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&done); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
-	}
-	if done > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", done, len(migrations))
-	}
-	for i := done; i < len(migrations); i++ {
-		tx, err := db.BeginTx(ctx, nil)
-		if err != nil {
+	for {
+		done, err := migrateNext(ctx, db, migrations)
+		if err != nil || done {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, migrations[i])
-		if err == nil {
-			_, err = tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, i+1))
-		}
-		if err == nil {
-			err = tx.Commit()
-		} else {
-			tx.Rollback()
-		}
-		if err != nil {
-			return fmt.Errorf("migration %d: %w", i+1, err)
-		}
 	}
-	return nil
+}
+
+// migrateNext applies the next migration, if any; done is true when none is left.
+func migrateNext(ctx context.Context, db *sql.DB, migrations []string) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&version); err != nil {
+		return false, fmt.Errorf("read schema version: %w", err)
+	}
+	switch {
+	case version > len(migrations):
+		return false, fmt.Errorf("database schema version %d is newer than this program's %d", version, len(migrations))
+	case version == len(migrations):
+		return true, nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+		return false, fmt.Errorf("migration %d: %w", version+1, err)
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`INSERT INTO schema_migrations (version) VALUES (%d)`, version+1)); err != nil {
+		return false, fmt.Errorf("migration %d: %w", version+1, err)
+	}
+	return false, tx.Commit()
 }
 
 // placeholders returns "$from, $from+1, …" for n values.

@@ -33,12 +33,13 @@ type brokerFlags struct {
 }
 
 type kafkaFlags struct {
-	Brokers     []string      `help:"Seed brokers of an external Kafka cluster (host:port,…). When set, no embedded broker is started." sep:","`
-	ClientID    string        `help:"Kafka client id." default:"chatbus"`
-	TopicPrefix string        `help:"Prefix of every topic name." default:""`
-	Replication int16         `help:"Replication factor of created topics (0: 1 on the embedded broker, 3 on a cluster)." default:"0"`
-	Partitions  []string      `help:"Partition count overrides, as topic=count (topic without prefix), e.g. user-add-chat-request=12." sep:","`
-	Retention   time.Duration `help:"How long request and reply topics keep records." default:"168h"`
+	Brokers         []string      `help:"Seed brokers of an external Kafka cluster (host:port,…). When set, no embedded broker is started." sep:","`
+	ClientID        string        `help:"Kafka client id." default:"chatbus"`
+	TopicPrefix     string        `help:"Prefix of every topic name." default:""`
+	Replication     int16         `help:"Replication factor of created topics (0: 1 on the embedded broker, 3 on a cluster)." default:"0"`
+	Partitions      []string      `help:"Partition count overrides, as topic=count (topic without prefix), e.g. user-add-chat-request=12." sep:","`
+	Retention       time.Duration `help:"How long request and reply topics keep records." default:"168h"`
+	SecretRetention time.Duration `help:"How long login and sign-up requests (which hold passwords) are kept." default:"1h"`
 }
 
 type backendFlags struct {
@@ -128,13 +129,10 @@ func startBroker(dir string, f brokerFlags, log *slog.Logger) (*broker.Broker, e
 // topics builds the topic settings from the flags.
 func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
 	t := kafkabus.Topics{Prefix: f.TopicPrefix, Replication: f.Replication, Retention: f.Retention,
-		Partitions: map[string]int32{}}
-	if t.Replication == 0 {
-		t.Replication = 3
-		if embedded {
-			t.Replication = 1
-		}
-	}
+		SecretRetention: f.SecretRetention, Partitions: map[string]int32{}}
+	if t.Replication == 0 && embedded {
+		t.Replication = 1
+	} // else 0: ensureTopics takes min(3, the cluster's brokers)
 	known := map[string]bool{}
 	for _, spec := range (kafkabus.Topics{}).Specs() {
 		known[spec.Name] = true
@@ -181,7 +179,9 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 		parallel = 2 * runtime.GOMAXPROCS(0)
 	}
 	svc := chatbus.NewMessenger(store, chatbus.NewHasher(chatbus.DefaultArgon2, parallel))
-	go pruneOutcomes(ctx, log, svc)
+	// Idempotency records must outlive every request that may be delivered
+	// again: those still in the topics.
+	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)
 
 	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, Timeout: bf.Timeout}, svc)
 	if err != nil {
@@ -201,7 +201,15 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := kafkabus.EnsureTopics(ctx, kadm.NewClient(cl), topics.Specs()); err != nil {
+	adm := kadm.NewClient(cl)
+	if topics.Replication == 0 {
+		brokers, err := adm.ListBrokers(ctx)
+		if err != nil {
+			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
+		}
+		topics.Replication = int16(min(3, len(brokers)))
+	}
+	if err := kafkabus.EnsureTopics(ctx, adm, topics.Specs()); err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
 		}
@@ -210,13 +218,12 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	return nil
 }
 
-// pruneOutcomes deletes, hourly, the idempotency records older than the
-// longest a request can be redelivered (the committed offsets' 7 days).
-func pruneOutcomes(ctx context.Context, log *slog.Logger, m *chatbus.Messenger) {
+// pruneOutcomes deletes, hourly, the idempotency records older than age.
+func pruneOutcomes(ctx context.Context, log *slog.Logger, m *chatbus.Messenger, age time.Duration) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		n, err := m.PruneOutcomes(ctx, 8*24*time.Hour)
+		n, err := m.PruneOutcomes(ctx, age)
 		if err != nil && ctx.Err() == nil {
 			log.Warn("prune idempotency records", "err", err)
 		} else if n > 0 {

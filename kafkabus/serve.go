@@ -1,0 +1,141 @@
+package kafkabus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chatbus/chatbus"
+)
+
+// MaxReplyBytes bounds a reply's value, below the 1 MiB a record may hold on
+// a broker with default settings. A larger reply is cut down where it can be
+// (a history page) or answered with an error.
+const MaxReplyBytes = 900 << 10
+
+// serve runs one request and returns the records to write: its reply and,
+// for a request that cannot be served, its copy in the dead-letter topic.
+// ok is false when the request was abandoned because the worker was told to
+// quit while retrying: it stays unanswered and uncommitted.
+func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{}) (out []*kgo.Record, ok bool) {
+	op := s.byTopic[r.Topic]
+	corrID := header(r, HeaderCorrelationID)
+	key := idempotencyKey(r, corrID)
+	log := s.log.With("op", op.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "correlationId", corrID)
+
+	// A request that fails for an internal reason is tried again with
+	// backoff for RetryFor, stalling only its own partition.
+	var a answer
+	backoff, deadline := s.cfg.RetryBackoff, time.Now().Add(s.cfg.RetryFor)
+	for try := 1; ; try++ {
+		a = s.call(ctx, op, key, r.Value)
+		if chatbus.ErrorCode(a.err) != chatbus.CodeInternal || time.Now().Add(backoff).After(deadline) {
+			break
+		}
+		log.Warn("request failed; retrying", "err", a.err, "try", try)
+		select {
+		case <-quit:
+			return nil, false
+		case <-s.stopping:
+			return nil, false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+	if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
+		log.Error("request failed; dead-lettered", "err", a.err)
+		a.poison = true
+	} else if a.poison {
+		log.Warn("unusable request; dead-lettered", "err", a.err)
+	}
+
+	value, err := encodeReply(a)
+	for err == nil && len(value) > MaxReplyBytes {
+		if sh, ok := a.reply.(shrinker); ok && sh.shrink() {
+			value, err = encodeReply(a)
+			continue
+		}
+		a.err = chatbus.Errorf(chatbus.CodeInternal, "the reply would be %d bytes, more than the %d a reply may hold", len(value), MaxReplyBytes)
+		a.reply = &Status{}
+		log.Error("reply too large", "bytes", len(value))
+		value, err = encodeReply(a)
+	}
+	if err != nil {
+		log.Error("encode reply", "err", err)
+		a.err, a.poison = err, true
+		value, _ = encodeReply(answer{reply: &Status{}, err: err})
+	}
+	replyKey := []byte(a.key)
+	if a.key == "" {
+		replyKey = r.Key
+	}
+	out = []*kgo.Record{{Topic: s.cfg.Topics.Response(op), Key: replyKey, Value: value}}
+	if corrID != "" {
+		out[0].Headers = []kgo.RecordHeader{{Key: HeaderCorrelationID, Value: []byte(corrID)}}
+	}
+	if a.poison {
+		out = append(out, deadLetter(s.cfg.Topics.DeadLetter(), r, a.err))
+	}
+	return out, true
+}
+
+// idempotencyKey names a request so that doing it again is recognised: by
+// the caller's correlation id, else by the record's position (what a
+// redelivery repeats) and timestamp (which a log that started over does
+// not). Either way the content's hash is part of it, so one id reused for
+// another request — by mistake or by another user — is not confused with it.
+func idempotencyKey(r *kgo.Record, corrID string) string {
+	h := sha256.New()
+	h.Write(r.Key)
+	h.Write([]byte{0})
+	h.Write(r.Value)
+	sum := hex.EncodeToString(h.Sum(nil)[:12])
+	if corrID != "" {
+		return "c/" + corrID + "/" + sum
+	}
+	return fmt.Sprintf("p/%s/%d/%d/%d/%s", r.Topic, r.Partition, r.Offset, r.Timestamp.UnixMilli(), sum)
+}
+
+// call runs the operation under its idempotency key, never panicking: a
+// panic is a bug, reported as an internal error for this request alone.
+func (s *Server) call(ctx context.Context, op Operation, key string, value []byte) (a answer) {
+	ctx, cancel := context.WithTimeout(chatbus.WithIdempotencyKey(ctx, key), s.cfg.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			a = answer{reply: &Status{}, err: fmt.Errorf("panic: %v", p)}
+		}
+	}()
+	return endpoints[op.Name](ctx, s.svc, value)
+}
+
+// password fields are blanked in dead-letter copies: dead letters are kept
+// for weeks and read by operators.
+var password = regexp.MustCompile(`("userPw"\s*:\s*)"(?:[^"\\]|\\.)*"`)
+
+func deadLetter(topic string, r *kgo.Record, cause error) *kgo.Record {
+	headers := append([]kgo.RecordHeader(nil), r.Headers...)
+	headers = append(headers,
+		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
+		kgo.RecordHeader{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(int(r.Partition)))},
+		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
+		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(chatbus.ErrorMessage(cause))},
+	)
+	value := password.ReplaceAll(r.Value, []byte(`$1"(removed)"`))
+	return &kgo.Record{Topic: topic, Key: r.Key, Value: value, Headers: headers}
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
