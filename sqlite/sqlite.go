@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3"
@@ -66,7 +67,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 		return nil, err
 	}
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(wal)", "synchronous(normal)", "foreign_keys(on)"} {
+	for _, p := range []string{"busy_timeout(10000)", "synchronous(normal)", "foreign_keys(on)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
@@ -79,7 +80,7 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	if err := write.PingContext(ctx); err != nil {
+	if err := setWAL(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -100,4 +101,29 @@ func Open(ctx context.Context, path string) (*sqlstore.Store, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	return sqlstore.New(write, read, dialect, nil, &sql.TxOptions{ReadOnly: true}), nil
+}
+
+// setWAL turns on WAL mode, which the file then keeps. Switching takes an
+// exclusive lock that SQLite does not wait for, so processes opening one new
+// file at once retry here.
+func setWAL(ctx context.Context, db *sql.DB) error {
+	var err error
+	for wait := 10 * time.Millisecond; wait < 10*time.Second; wait *= 2 {
+		var mode string
+		if err = db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode); err == nil {
+			if mode != "wal" {
+				return fmt.Errorf("journal mode is %q, not wal", mode)
+			}
+			return nil
+		}
+		if !errors.Is(err, sqlite3.BUSY) && !errors.Is(err, sqlite3.LOCKED) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return err
 }

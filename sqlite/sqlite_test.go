@@ -230,3 +230,26 @@ func TestOpenFails(t *testing.T) {
 		t.Fatal("Open in a missing directory succeeded")
 	}
 }
+
+// TestOpenConcurrently: processes that open one new file at once (several
+// backends starting together) each migrate it once, without failing.
+func TestOpenConcurrently(t *testing.T) {
+	for range 10 {
+		path := filepath.Join(t.TempDir(), "chatbus.db")
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				s, err := sqlite.Open(context.Background(), path)
+				if err == nil {
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatalf("concurrent open: %v", err)
+			}
+		}
+	}
+}
