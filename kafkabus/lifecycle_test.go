@@ -230,3 +230,81 @@ func TestBrokerDataDirLocked(t *testing.T) {
 	}
 	again.Close()
 }
+
+// TestRebalanceUnderLoad moves partitions between backends while 4 writers
+// post 400 chats (no clientMsgId: only the correlation ids guard them): a
+// second backend joins, the first leaves, the first comes back, the second
+// leaves. Every post is answered and stored exactly once, seqs 1…400.
+func TestRebalanceUnderLoad(t *testing.T) {
+	s := startSystem(t)
+	c, ctx := s.client, context.Background()
+	signUp(t, c, "alice")
+	signUp(t, c, "bob")
+	c.AddFriends(ctx, "alice", []string{"bob"})
+	room, _ := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob"}})
+
+	second := func() (stop func()) {
+		srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics},
+			chatbus.NewMessenger(s.store, chatbus.NewHasher(fastHash, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Run(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+
+	const writers, each = 4, 100
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room.ID, WriterID: "alice",
+					Message: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	stopSecond := second()
+	time.Sleep(300 * time.Millisecond)
+	if err := s.stopBackend(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	s.startBackend()
+	time.Sleep(300 * time.Millisecond)
+	stopSecond()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("post: %v", err)
+	}
+	hist, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, After: 200, Limit: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist = append(hist, more...)
+	seen := map[string]bool{}
+	for i, m := range hist {
+		if m.Seq != int64(i+1) || seen[m.Message] {
+			t.Fatalf("message %d: seq %d %q (seen before: %v)", i, m.Seq, m.Message, seen[m.Message])
+		}
+		seen[m.Message] = true
+	}
+	if len(hist) != writers*each {
+		t.Fatalf("%d messages stored, want %d", len(hist), writers*each)
+	}
+}
