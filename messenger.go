@@ -134,6 +134,17 @@ func (m *Messenger) LogIn(ctx context.Context, userID, password string) (User, e
 	if cerr != nil {
 		return User{}, cerr
 	}
+	if err != nil {
+		// Sign-up and login come on different topics, so a login sent right
+		// after its sign-up may start first. Look once more, now that the
+		// time of a check has passed.
+		if u, err = view(ctx, m, func(tx Tx) (User, error) { return tx.User(ctx, id) }); err == nil {
+			ok, cerr = m.hasher.Check(ctx, u.PasswordHash, password)
+			if cerr != nil {
+				return User{}, cerr
+			}
+		}
+	}
 	if err != nil || !ok {
 		return User{}, errBadLogin
 	}

@@ -3,6 +3,7 @@ package kafkabus_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,30 @@ func (s *system) topicsOf(requests bool) []string {
 		}
 	}
 	return out
+}
+
+// TestSignUpThenLoginBackToBack: a sign-up and a login produced at once,
+// without waiting for the first reply — as two kcat commands in a row do —
+// log in, though the two topics are not ordered with each other.
+func TestSignUpThenLoginBackToBack(t *testing.T) {
+	s := startSystem(t)
+	r := newRawCaller(t, s)
+	ctx := context.Background()
+	for i := range 10 {
+		id := fmt.Sprintf("u%d", i)
+		signup := &kgo.Record{Topic: s.topics.Request(kafkabus.OpSignUp), Key: []byte(id),
+			Value: []byte(`{"userId":"` + id + `","userPw":"1234","email":"` + id + `@x.io","userName":"U"}`)}
+		login := &kgo.Record{Topic: s.topics.Request(kafkabus.OpLogin), Key: []byte(id),
+			Value: []byte(`{"userId":"` + id + `","userPw":"1234"}`)}
+		r.cl.Produce(ctx, signup, nil)
+		if err := r.cl.ProduceSync(ctx, login).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // the two replies, in either order
+			rec := r.read("")
+			if rep := decodeReply(t, rec); rep["isSuccess"] != true {
+				t.Fatalf("%s right after sign-up: %v", rec.Topic, rep)
+			}
+		}
+	}
 }

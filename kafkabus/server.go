@@ -48,6 +48,7 @@ type Server struct {
 	mu       sync.Mutex
 	assigned map[topicPartition]bool
 	workers  map[topicPartition]*worker
+	signups  *pending        // sign-ups held, for logins to wait on
 	stopping <-chan struct{} // closed when Run's ctx is done
 	fail     func(err error) // stops Run with err
 }
@@ -67,7 +68,7 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		cfg.RetryBackoff = 200 * time.Millisecond
 	}
 	s := &Server{svc: svc, cfg: cfg, byTopic: map[string]Operation{},
-		assigned: map[topicPartition]bool{}, workers: map[topicPartition]*worker{}}
+		assigned: map[topicPartition]bool{}, workers: map[topicPartition]*worker{}, signups: newPending()}
 	s.log = cfg.Conn.Logger
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -177,6 +178,11 @@ func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) 
 		s.workers[tp] = w
 		go s.runWorker(w)
 	}
+	if topic == s.cfg.Topics.Request(OpSignUp) {
+		for _, r := range records {
+			s.signups.add(normalKey(r.Key))
+		}
+	}
 	w.mu.Lock()
 	w.queue = append(w.queue, records...)
 	full := len(w.queue) >= maxQueued
@@ -240,6 +246,12 @@ func (s *Server) stopWorkers(which map[string][]int32) {
 
 func (s *Server) runWorker(w *worker) {
 	defer close(w.done)
+	defer func() { // records left unserved no longer hold logins back
+		w.mu.Lock()
+		s.served(w.queue...)
+		w.queue = nil
+		w.mu.Unlock()
+	}()
 	for {
 		select {
 		case <-w.quit:
@@ -255,10 +267,21 @@ func (s *Server) runWorker(w *worker) {
 				break
 			}
 			s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
-			if err := s.serveBatch(w, batch); err != nil {
+			err := s.serveBatch(w, batch)
+			s.served(batch...)
+			if err != nil {
 				s.fail(err)
 				return
 			}
+		}
+	}
+}
+
+// served releases the logins waiting on these records, if sign-ups.
+func (s *Server) served(records ...*kgo.Record) {
+	for _, r := range records {
+		if r.Topic == s.cfg.Topics.Request(OpSignUp) {
+			s.signups.finish(normalKey(r.Key))
 		}
 	}
 }
@@ -287,6 +310,9 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		if records == nil {
 			break
 		}
+		if r.Topic == s.cfg.Topics.Request(OpLogin) {
+			s.awaitSignUp(r, w.quit)
+		}
 		outs, ok := s.serve(ctx, r, w.quit)
 		if !ok {
 			break // abandoned at shutdown: served again after the restart
@@ -312,6 +338,21 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 	}
 	s.cl.MarkCommitRecords(served...)
 	return nil
+}
+
+// awaitSignUp holds a login while this backend holds a sign-up of the same
+// key, for a few seconds at most.
+func (s *Server) awaitSignUp(r *kgo.Record, quit <-chan struct{}) {
+	wait := s.signups.wait(normalKey(r.Key))
+	if wait == nil {
+		return
+	}
+	select {
+	case <-wait:
+	case <-quit:
+	case <-s.stopping:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // replyFailed handles a reply the broker refused. A refusal of the record
