@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/chatbus/chatbus/broker"
 	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/sqlite"
+	"github.com/chatbus/chatbus/web"
 )
 
 // Flags shared by several commands.
@@ -49,12 +51,26 @@ type backendFlags struct {
 	Timeout      time.Duration `help:"Time limit for serving one request." default:"30s"`
 }
 
+type webFlags struct {
+	HTTPAddr       string        `help:"Listen address of the web gateway." default:"127.0.0.1:8080" name:"http-addr"`
+	SessionIdle    time.Duration `help:"A session ends after so long unused." default:"24h"`
+	SessionMax     time.Duration `help:"A session ends so long after login." default:"720h"`
+	RequestTimeout time.Duration `help:"How long the gateway waits for the backend's reply." default:"10s"`
+	LimitsExempt   []string      `help:"Addresses (CIDR) exempt from rate and connection limits, e.g. 127.0.0.1/32 for a local load test." sep:","`
+	TrustedOrigins []string      `help:"Origins allowed to make cross-origin requests (behind a proxy that rewrites Host), e.g. https://chat.example.com." sep:","`
+}
+
 type runCmd struct {
 	dataFlags
 	brokerFlags
 	kafkaFlags
 	backendFlags
-	HTTPAddr string `help:"Listen address of the web endpoint (health check now; the web gateway next)." default:"127.0.0.1:8080" name:"http-addr"`
+	webFlags
+}
+
+type frontendCmd struct {
+	kafkaFlags
+	webFlags
 }
 
 type brokerCmd struct {
@@ -99,21 +115,93 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
 		}()
 		c.Brokers = b.Addrs()
 	}
-	ln, err := net.Listen("tcp", c.HTTPAddr)
+	// The web gateway listens first, so that a taken port fails at once.
+	ln, err := listenHTTP(c.HTTPAddr)
 	if err != nil {
-		return fmt.Errorf("cannot listen on %s (choose another with --http-addr): %w", c.HTTPAddr, err)
+		return err
 	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/healthz" {
-			http.NotFound(w, r)
-			return
+	// Backend and frontend run side by side and talk only through Kafka;
+	// when one stops, the other is stopped too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	go func() { errs <- runBackend(ctx, log, c.DataDir, c.kafkaFlags, c.backendFlags, embedded) }()
+	go func() { errs <- runFrontend(ctx, log, ln, c.kafkaFlags, c.webFlags) }()
+	err = <-errs
+	cancel()
+	return errors.Join(err, <-errs)
+}
+
+func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger) error {
+	if len(c.Brokers) == 0 {
+		c.Brokers = []string{"127.0.0.1:9092"}
+	}
+	ln, err := listenHTTP(c.HTTPAddr)
+	if err != nil {
+		return err
+	}
+	return runFrontend(ctx, log, ln, c.kafkaFlags, c.webFlags)
+}
+
+func listenHTTP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("the web gateway cannot listen on %s (choose another with --http-addr): %w", addr, err)
+	}
+	return ln, nil
+}
+
+// runFrontend serves the web gateway on ln until ctx is done; it reaches the
+// backend through Kafka only.
+func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+	topics, err := kf.topics(false)
+	if err != nil {
+		return err
+	}
+	client, err := kafkabus.NewClient(kafkabus.ClientConfig{
+		Conn:    kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-frontend", Logger: log},
+		Topics:  topics,
+		Timeout: wf.RequestTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	var exempt []netip.Prefix
+	for _, cidr := range wf.LimitsExempt {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return fmt.Errorf("--limits-exempt %q: %w", cidr, err)
 		}
-		w.Write([]byte("ok\n"))
-	}), ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	log.Info("web endpoint listening", "addr", ln.Addr().String())
-	return runBackend(ctx, log, c.DataDir, c.kafkaFlags, c.backendFlags, embedded)
+		exempt = append(exempt, p)
+	}
+	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
+		Exempt: exempt, TrustedOrigins: wf.TrustedOrigins})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	gwDone := make(chan struct{})
+	go func() { gw.Run(ctx); close(gwDone) }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("web gateway listening", "url", "http://"+ln.Addr().String())
+	select {
+	case err = <-serveErr:
+	case <-ctx.Done():
+	}
+	<-gwDone // event streams are ended, so Shutdown need not wait for them
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	log.Info("web gateway stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
 }
 
 func startBroker(dir string, f brokerFlags, log *slog.Logger) (*broker.Broker, error) {

@@ -21,9 +21,10 @@ type cli struct {
 	LogLevel  string `help:"Log level: debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json"`
 
-	Run     runCmd     `cmd:"" help:"Run the whole system in one process: embedded broker (unless --brokers is given), backend and web endpoint."`
-	Broker  brokerCmd  `cmd:"" help:"Run only the embedded Kafka-protocol broker."`
-	Backend backendCmd `cmd:"" help:"Run only the backend, against any Kafka cluster."`
+	Run      runCmd      `cmd:"" help:"Run the whole system in one process: embedded broker (unless --brokers is given), backend and web gateway."`
+	Broker   brokerCmd   `cmd:"" help:"Run only the embedded Kafka-protocol broker."`
+	Backend  backendCmd  `cmd:"" help:"Run only the backend, against any Kafka cluster."`
+	Frontend frontendCmd `cmd:"" help:"Run only the web gateway, against any Kafka cluster."`
 }
 
 func main() {

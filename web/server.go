@@ -1,0 +1,158 @@
+// Package web is the frontend: the web gateway that owns browser sessions,
+// serves the messenger's pages and its JSON API, turns every call into a
+// request to the backend (through a chatbus.Service: over Kafka in
+// production), and pushes events to browsers over Server-Sent Events. It
+// never reads the database.
+package web
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/chatbus/chatbus"
+)
+
+//go:embed static
+var static embed.FS
+
+// Config configures the gateway. Zero values take the defaults noted.
+type Config struct {
+	Service chatbus.Service
+	Logger  *slog.Logger
+	// SessionIdle and SessionMax expire a session after so long unused
+	// (default 24 h) and so long after login (default 30 days).
+	SessionIdle, SessionMax time.Duration
+	// Heartbeat is the interval of the SSE comment heartbeat (default 15 s).
+	Heartbeat time.Duration
+	// MaxBody bounds a request body (default 64 KiB).
+	MaxBody int64
+	// LoginPerAccount and LoginPerAddr are the login attempts allowed per
+	// minute for one account and from one address (defaults 10 and 30).
+	LoginPerAccount, LoginPerAddr int
+	// Exempt lists the addresses that rate limits do not apply to.
+	Exempt []netip.Prefix
+	// TrustedOrigins may send cross-origin requests (e.g. behind a proxy
+	// that rewrites Host).
+	TrustedOrigins []string
+}
+
+// Server is the gateway's HTTP handler.
+type Server struct {
+	cfg       Config
+	svc       chatbus.Service
+	log       *slog.Logger
+	sessions  *sessions
+	hub       *hub
+	byAccount *limiter
+	byAddr    *limiter
+	handler   http.Handler
+}
+
+// New returns a gateway; Run sweeps its expired sessions until ctx is done.
+func New(cfg Config) (*Server, error) {
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 24 * time.Hour
+	}
+	if cfg.SessionMax <= 0 {
+		cfg.SessionMax = 30 * 24 * time.Hour
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 15 * time.Second
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 64 << 10
+	}
+	if cfg.LoginPerAccount <= 0 {
+		cfg.LoginPerAccount = 10
+	}
+	if cfg.LoginPerAddr <= 0 {
+		cfg.LoginPerAddr = 30
+	}
+	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger,
+		sessions:  newSessions(cfg.SessionIdle, cfg.SessionMax),
+		hub:       newHub(),
+		byAccount: newLimiter(cfg.LoginPerAccount, cfg.LoginPerAccount),
+		byAddr:    newLimiter(cfg.LoginPerAddr, cfg.LoginPerAddr)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/signup", s.handleSignUp)
+	mux.HandleFunc("POST /api/login", s.handleLogin)
+	mux.HandleFunc("POST /api/logout", s.authed(s.handleLogout))
+	mux.HandleFunc("GET /api/me", s.authed(s.handleMe))
+	mux.HandleFunc("PUT /api/me/status", s.authed(s.handleStatus))
+	mux.HandleFunc("GET /api/friends", s.authed(s.handleFriends))
+	mux.HandleFunc("POST /api/friends", s.authed(s.handleAddFriends))
+	mux.HandleFunc("GET /api/rooms", s.authed(s.handleRooms))
+	mux.HandleFunc("POST /api/rooms", s.authed(s.handleOpenRoom))
+	mux.HandleFunc("GET /api/rooms/{roomId}/messages", s.authed(s.handleMessages))
+	mux.HandleFunc("POST /api/rooms/{roomId}/messages", s.authed(s.handlePost))
+	mux.HandleFunc("GET /api/events", s.handleEvents)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeNotFound, "no API call %s %s", r.Method, r.URL.Path))
+	})
+	assets, err := fs.Sub(static, "static")
+	if err != nil {
+		return nil, err
+	}
+	files := http.FileServerFS(assets)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+
+	csrf := http.NewCrossOriginProtection()
+	for _, o := range cfg.TrustedOrigins {
+		if err := csrf.AddTrustedOrigin(o); err != nil {
+			return nil, err
+		}
+	}
+	s.handler = securityHeaders(csrf.Handler(mux))
+	return s, nil
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Run sweeps expired sessions and idle rate-limit entries until ctx is done,
+// then ends every event stream.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.hub.closeAll()
+			return
+		case now := <-t.C:
+			s.sessions.sweep()
+			s.byAccount.sweep(now)
+			s.byAddr.sweep(now)
+		}
+	}
+}
+
+// securityHeaders sets what every response carries: a strict CSP (the UI
+// loads nothing from elsewhere and runs no inline script), no MIME sniffing,
+// no framing, no referrer leaks.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}

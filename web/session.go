@@ -1,0 +1,109 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/chatbus/chatbus"
+)
+
+// Session is a logged-in browser.
+type Session struct {
+	key      [32]byte // the hash of the cookie's id; the id itself is not kept
+	User     chatbus.User
+	Created  time.Time
+	LastSeen time.Time
+}
+
+// sessions keeps the sessions of this frontend process, by the SHA-256 of
+// their id, so that a dump of memory holds no usable id. Ids have 130 random
+// bits (crypto/rand.Text), and a login always makes a new one.
+type sessions struct {
+	mu       sync.Mutex
+	byKey    map[[32]byte]*Session
+	idle     time.Duration
+	absolute time.Duration
+	now      func() time.Time
+}
+
+func newSessions(idle, absolute time.Duration) *sessions {
+	return &sessions{byKey: map[[32]byte]*Session{}, idle: idle, absolute: absolute, now: time.Now}
+}
+
+// create makes a session for u and returns its id, for the cookie.
+func (s *sessions) create(u chatbus.User) (id string, sess *Session) {
+	id = rand.Text()
+	now := s.now()
+	sess = &Session{key: sha256.Sum256([]byte(id)), User: u, Created: now, LastSeen: now}
+	s.mu.Lock()
+	s.byKey[sess.key] = sess
+	s.mu.Unlock()
+	return id, sess
+}
+
+// get returns the live session of id and marks it seen; an expired one is
+// deleted.
+func (s *sessions) get(id string) *Session {
+	key := sha256.Sum256([]byte(id))
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.byKey[key]
+	if sess == nil {
+		return nil
+	}
+	if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute {
+		delete(s.byKey, key)
+		return nil
+	}
+	sess.LastSeen = now
+	return sess
+}
+
+// setUser replaces the user a session shows (after a status change).
+func (s *sessions) setUser(sess *Session, u chatbus.User) {
+	s.mu.Lock()
+	sess.User = u
+	s.mu.Unlock()
+}
+
+func (s *sessions) user(sess *Session) chatbus.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sess.User
+}
+
+func (s *sessions) delete(sess *Session) {
+	s.mu.Lock()
+	delete(s.byKey, sess.key)
+	s.mu.Unlock()
+}
+
+// sweep deletes expired sessions; it runs now and then.
+func (s *sessions) sweep() {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, sess := range s.byKey {
+		if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute {
+			delete(s.byKey, k)
+		}
+	}
+}
+
+const sessionCookie = "chatbus_session"
+
+// setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax, and
+// Secure when the request came over TLS.
+func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: int(maxAge.Seconds())})
+}
+
+func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: -1})
+}

@@ -1,0 +1,385 @@
+// chatbus web UI: plain JavaScript, no build step, no inline script (CSP).
+// User text is only ever set with textContent, never as HTML.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { me: null, rooms: [], friends: [], room: null, lastSeq: 0, events: null, poll: null };
+
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (e) {
+    throw new Error("The server cannot be reached.");
+  }
+  if (res.status === 204) return {};
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error((data.error && data.error.message) || res.statusText);
+    err.status = res.status;
+    if (res.status === 401 && state.me) showAuth();
+    throw err;
+  }
+  return data;
+}
+
+function showConn(text, offline) {
+  const c = $("conn");
+  c.hidden = !text;
+  c.textContent = text || "";
+  c.classList.toggle("offline", !!offline);
+}
+
+// ---- log in and sign up ------------------------------------------------
+
+function showAuth() {
+  state.me = null;
+  stopEvents();
+  $("app").hidden = true;
+  $("auth").hidden = false;
+  $("loading").hidden = true;
+  openEvents(); // the seed's flow: the login page listens before it sends
+}
+
+function authTab(login) {
+  $("tab-login").classList.toggle("active", login);
+  $("tab-signup").classList.toggle("active", !login);
+  $("login-form").hidden = !login;
+  $("signup-form").hidden = login;
+  $("auth-error").textContent = "";
+}
+
+// logIn sends the credentials and waits for the answer on the event stream
+// (the seed's flow), with the HTTP answer as a fallback.
+async function logIn(userId, userPw) {
+  $("auth-error").textContent = "";
+  $("loading").hidden = false;
+  const viaStream = new Promise((resolve) => { state.onLogin = resolve; });
+  try {
+    const res = await api("POST", "/api/login", { userId, userPw });
+    await Promise.race([viaStream, new Promise((r) => setTimeout(r, 3000))]);
+    enterApp(res.user);
+  } catch (e) {
+    $("loading").hidden = true;
+    $("auth-error").textContent = e.message;
+  } finally {
+    state.onLogin = null;
+  }
+}
+
+$("tab-login").onclick = () => authTab(true);
+$("tab-signup").onclick = () => authTab(false);
+$("login-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  logIn(f.userId.value, f.userPw.value);
+};
+$("signup-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  $("auth-error").textContent = "";
+  try {
+    await api("POST", "/api/signup", { userId: f.userId.value, userPw: f.userPw.value, email: f.email.value, userName: f.userName.value });
+    await logIn(f.userId.value, f.userPw.value);
+  } catch (e) {
+    $("auth-error").textContent = e.message;
+  }
+};
+
+// ---- events -------------------------------------------------------------
+
+function openEvents() {
+  stopEvents();
+  const es = new EventSource("/api/events");
+  state.events = es;
+  es.addEventListener("ready", () => showConn(""));
+  es.addEventListener("login", (ev) => {
+    const data = JSON.parse(ev.data);
+    if (state.onLogin && data.user) state.onLogin(data.user);
+  });
+  es.addEventListener("friend", () => loadFriends());
+  es.addEventListener("room", () => loadRooms());
+  es.addEventListener("message", (ev) => onMessage(JSON.parse(ev.data)));
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) {
+      showConn("Disconnected. Reconnecting…", true);
+      setTimeout(() => { if (state.events === es) openEvents(); }, 2000);
+    } else {
+      showConn("Reconnecting…");
+    }
+  };
+}
+
+function stopEvents() {
+  if (state.events) state.events.close();
+  state.events = null;
+}
+
+// ---- the messenger ------------------------------------------------------
+
+function initials(name) {
+  return (name || "?").trim().slice(0, 1).toUpperCase();
+}
+
+function enterApp(user) {
+  state.me = user;
+  $("auth").hidden = true;
+  $("loading").hidden = true;
+  $("app").hidden = false;
+  renderMe();
+  openEvents(); // now with the session: the user's own stream
+  loadRooms();
+  loadFriends();
+}
+
+function renderMe() {
+  $("me-avatar").textContent = initials(state.me.userName);
+  $("me-name").textContent = state.me.userName + " (" + state.me.userId + ")";
+  $("me-status").textContent = state.me.userStatus || "Set a status message";
+}
+
+$("me-status").onclick = () => {
+  const f = $("status-form");
+  f.hidden = !f.hidden;
+  f.userStatus.value = state.me.userStatus || "";
+  if (!f.hidden) f.userStatus.focus();
+};
+$("status-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  try {
+    const res = await api("PUT", "/api/me/status", { userStatus: ev.target.userStatus.value });
+    state.me = res.user;
+    renderMe();
+    ev.target.hidden = true;
+    sideError("");
+  } catch (e) { sideError(e.message); }
+};
+$("logout").onclick = async () => {
+  try { await api("POST", "/api/logout"); } catch (e) { /* the session is gone either way */ }
+  leaveRoom();
+  showAuth();
+};
+
+function sideError(text) { $("side-error").textContent = text; }
+
+function sideTab(chats) {
+  $("tab-chats").classList.toggle("active", chats);
+  $("tab-friends").classList.toggle("active", !chats);
+  $("chats-pane").hidden = !chats;
+  $("friends-pane").hidden = chats;
+}
+$("tab-chats").onclick = () => sideTab(true);
+$("tab-friends").onclick = () => sideTab(false);
+
+async function loadFriends() {
+  try {
+    state.friends = (await api("GET", "/api/friends")).friends;
+  } catch (e) { sideError(e.message); return; }
+  const ul = $("friends");
+  ul.replaceChildren();
+  for (const f of state.friends) {
+    const li = el("li", "friend");
+    li.append(el("div", "avatar", initials(f.userName)));
+    const text = el("div", "text");
+    text.append(el("div", "name", f.userName), el("div", "sub", f.userStatus || f.userId));
+    li.append(text);
+    const chat = el("button", "ghost", "Chat");
+    chat.onclick = () => openRoom([f.userId], "");
+    li.append(chat);
+    ul.append(li);
+  }
+  $("friends-empty").hidden = state.friends.length > 0;
+}
+
+$("friend-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  const input = ev.target.friendId;
+  try {
+    await api("POST", "/api/friends", { friendIds: [input.value.trim()] });
+    input.value = "";
+    sideError("");
+    loadFriends();
+  } catch (e) { sideError(e.message); }
+};
+
+function timeOf(iso) {
+  const d = new Date(iso);
+  const today = new Date();
+  return d.toDateString() === today.toDateString()
+    ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleDateString();
+}
+
+function roomTitle(r) {
+  if (r.roomName) return r.roomName;
+  const others = r.members.filter((m) => m.userId !== state.me.userId).map((m) => m.userName);
+  return others.join(", ") || "Just you";
+}
+
+async function loadRooms() {
+  try {
+    state.rooms = (await api("GET", "/api/rooms")).rooms;
+  } catch (e) { sideError(e.message); return; }
+  const ul = $("rooms");
+  ul.replaceChildren();
+  for (const r of state.rooms) {
+    const li = el("li", "room" + (state.room && state.room.roomId === r.roomId ? " active" : ""));
+    li.dataset.roomId = r.roomId;
+    li.append(el("div", "avatar", initials(roomTitle(r))));
+    const text = el("div", "text");
+    text.append(el("div", "name", roomTitle(r)),
+      el("div", "sub", r.lastMessage ? r.lastMessage.message : "No messages yet"));
+    li.append(text);
+    const meta = el("div", "meta");
+    meta.append(el("span", "", timeOf(r.lastActivityAt)));
+    if (r.members.length > 2) meta.append(el("span", "", String(r.members.length)));
+    li.append(meta);
+    li.onclick = () => enterRoom(r);
+    ul.append(li);
+  }
+  $("rooms-empty").hidden = state.rooms.length > 0;
+}
+
+$("new-room").onclick = () => {
+  const f = $("room-form");
+  f.hidden = !f.hidden;
+  const box = $("room-choices");
+  box.replaceChildren();
+  for (const fr of state.friends) {
+    const label = el("label");
+    const cb = el("input");
+    cb.type = "checkbox";
+    cb.value = fr.userId;
+    label.append(cb, document.createTextNode(fr.userName + " (" + fr.userId + ")"));
+    box.append(label);
+  }
+  if (state.friends.length === 0) box.append(el("p", "hint", "Add friends first, on the Friends tab."));
+};
+$("room-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  const ids = [...$("room-choices").querySelectorAll("input:checked")].map((c) => c.value);
+  if (ids.length === 0) { sideError("Choose at least one friend."); return; }
+  openRoom(ids, ev.target.name.value.trim());
+  ev.target.hidden = true;
+  ev.target.name.value = "";
+};
+
+async function openRoom(memberIds, name) {
+  try {
+    const res = await api("POST", "/api/rooms", { memberIds, name });
+    sideError("");
+    sideTab(true);
+    await loadRooms();
+    enterRoom(res.room);
+  } catch (e) { sideError(e.message); }
+}
+
+function enterRoom(r) {
+  state.room = r;
+  state.lastSeq = 0;
+  $("app").classList.add("in-room");
+  $("chat-title").textContent = roomTitle(r);
+  $("chat-members").textContent = r.members.map((m) => m.userName).join(", ");
+  $("messages").replaceChildren();
+  $("send-form").hidden = false;
+  for (const li of $("rooms").children) li.classList.toggle("active", li.dataset.roomId == r.roomId);
+  loadMessages(true);
+  clearInterval(state.poll);
+  // Live delivery comes over the event stream; until it does for every
+  // event, a light poll keeps the open room current.
+  state.poll = setInterval(() => loadMessages(false), 2000);
+  $("send-form").message.focus();
+}
+
+function leaveRoom() {
+  clearInterval(state.poll);
+  state.room = null;
+  $("app").classList.remove("in-room");
+}
+$("back").onclick = () => { leaveRoom(); loadRooms(); };
+
+async function loadMessages(first) {
+  const r = state.room;
+  if (!r) return;
+  const q = first ? "?limit=100" : "?after=" + state.lastSeq + "&limit=200";
+  let msgs;
+  try {
+    msgs = (await api("GET", "/api/rooms/" + r.roomId + "/messages" + q)).messages;
+  } catch (e) { return; }
+  if (state.room !== r) return;
+  for (const m of msgs) addMessage(m);
+}
+
+function onMessage(m) {
+  if (state.room && m.roomId === state.room.roomId) addMessage(m);
+  else loadRooms();
+}
+
+// randomId names a message so that a resend of it is not saved twice
+// (crypto.randomUUID exists on https and localhost only).
+function randomId() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+function addMessage(m) {
+  if (m.seq <= state.lastSeq) return; // seen already
+  state.lastSeq = m.seq;
+  const box = $("messages");
+  const near = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+  const mine = m.writerId === state.me.userId;
+  const div = el("div", "msg" + (mine ? " mine" : ""));
+  div.dataset.seq = m.seq;
+  if (!mine) {
+    const w = state.room.members.find((x) => x.userId === m.writerId);
+    div.append(el("div", "who", w ? w.userName : m.writerId));
+  }
+  div.append(el("div", "bubble", m.message), el("div", "time", timeOf(m.createdAt)));
+  box.append(div);
+  if (near || mine) box.scrollTop = box.scrollHeight;
+}
+
+$("send-form").onsubmit = async (ev) => {
+  ev.preventDefault();
+  const ta = ev.target.message;
+  const text = ta.value;
+  if (!text.trim() || !state.room) return;
+  const clientMsgId = randomId();
+  ta.value = "";
+  try {
+    await api("POST", "/api/rooms/" + state.room.roomId + "/messages", { message: text, clientMsgId });
+    // Load rather than add: messages of others may have come before ours.
+    loadMessages(false);
+  } catch (e) {
+    ta.value = text;
+    sideError(e.message);
+  }
+};
+$("send-form").message.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    $("send-form").requestSubmit();
+  }
+});
+
+// ---- start ----------------------------------------------------------------
+
+(async () => {
+  try {
+    enterApp((await api("GET", "/api/me")).user);
+  } catch (e) {
+    showAuth();
+  }
+})();
