@@ -81,7 +81,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		okAddr, wait2 := s.byAddr.allow(clientAddr(r).String(), now)
 		if !okAccount || !okAddr {
 			retryAfter(w, max(wait1, wait2))
-			s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many login attempts; try again in a moment"))
+			err := chatbus.Errorf(chatbus.CodeRateLimited, "too many login attempts; try again in a moment")
+			s.hub.sendPre(preID(r), "login", map[string]any{"error": errorJSON(err)})
+			s.writeError(w, r, err)
 			return
 		}
 	}
@@ -98,7 +100,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.endSession(old)
 	}
 	id, _ := s.sessions.create(u)
-	setSessionCookie(w, r, id, s.cfg.SessionMax)
+	setSessionCookie(w, r, id, s.cfg.SessionMax, s.cfg.SecureCookies)
 	s.hub.sendPre(pre, "login", map[string]any{"user": u})
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
 }
@@ -120,12 +122,19 @@ func (s *Server) endSession(sess *Session) {
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	sess := sessionOf(r)
-	s.endSession(sess) // first: the streams end now, even if the backend is slow
-	clearSessionCookie(w, r)
-	if _, err := s.svc.LogOut(r.Context(), s.sessions.user(sess).ID); err != nil {
-		s.log.Warn("record logout", "err", err)
-	}
+	s.endSession(sess) // the streams end now
+	clearSessionCookie(w, r, s.cfg.SecureCookies)
 	w.WriteHeader(http.StatusNoContent)
+	// The logout date is recorded in the background: a slow backend must
+	// not hold up a logout, which has taken effect here already.
+	userID := s.sessions.user(sess).ID
+	go func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+		defer cancel()
+		if _, err := s.svc.LogOut(ctx, userID); err != nil {
+			s.log.Warn("record logout", "userId", userID, "err", err)
+		}
+	}()
 }
 
 func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {

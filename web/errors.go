@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/chatbus/chatbus"
@@ -75,8 +76,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("more than one JSON value")
+	if err == nil {
+		// Only the end may follow; reading on also meets a body that is
+		// too large after a small value (padding).
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if err == nil {
+				err = errors.New("more than one JSON value")
+			}
+		}
 	}
 	var tooLarge *http.MaxBytesError
 	switch {

@@ -39,6 +39,9 @@ type Config struct {
 	// TrustedOrigins may send cross-origin requests (e.g. behind a proxy
 	// that rewrites Host).
 	TrustedOrigins []string
+	// SecureCookies marks cookies Secure even on plain HTTP: behind a proxy
+	// that ends TLS. (Over TLS served here they are Secure anyway.)
+	SecureCookies bool
 }
 
 // Server is the gateway's HTTP handler.
@@ -74,13 +77,14 @@ func New(cfg Config) (*Server, error) {
 		cfg.LoginPerAddr = 30
 	}
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger,
-		sessions:  newSessions(cfg.SessionIdle, cfg.SessionMax),
 		hub:       newHub(),
 		byAccount: newLimiter(cfg.LoginPerAccount, cfg.LoginPerAccount),
 		byAddr:    newLimiter(cfg.LoginPerAddr, cfg.LoginPerAddr)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	// An expired session's streams end with it.
+	s.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, s.hub.closeSession)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/signup", s.handleSignUp)
@@ -114,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 	})
 
 	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeForbidden, "cross-origin request refused"))
+	}))
 	for _, o := range cfg.TrustedOrigins {
 		if err := csrf.AddTrustedOrigin(o); err != nil {
 			return nil, err

@@ -27,10 +27,15 @@ type sessions struct {
 	idle     time.Duration
 	absolute time.Duration
 	now      func() time.Time
+	ended    func(key [32]byte) // called for each session that expires
 }
 
-func newSessions(idle, absolute time.Duration) *sessions {
-	return &sessions{byKey: map[[32]byte]*Session{}, idle: idle, absolute: absolute, now: time.Now}
+func newSessions(idle, absolute time.Duration, ended func(key [32]byte)) *sessions {
+	return &sessions{byKey: map[[32]byte]*Session{}, idle: idle, absolute: absolute, now: time.Now, ended: ended}
+}
+
+func (s *sessions) expired(sess *Session, now time.Time) bool {
+	return now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute
 }
 
 // create makes a session for u and returns its id, for the cookie.
@@ -55,12 +60,28 @@ func (s *sessions) get(id string) *Session {
 	if sess == nil {
 		return nil
 	}
-	if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute {
+	if s.expired(sess, now) {
 		delete(s.byKey, key)
+		s.ended(key)
 		return nil
 	}
 	sess.LastSeen = now
 	return sess
+}
+
+// live tells whether a session still exists, without counting as a use:
+// an open event stream alone does not keep a session from idling out.
+func (s *sessions) live(key [32]byte) bool {
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess := s.byKey[key]
+	if sess != nil && s.expired(sess, now) {
+		delete(s.byKey, key)
+		s.ended(key)
+		return false
+	}
+	return sess != nil
 }
 
 // setUser replaces the user a session shows (after a status change).
@@ -88,8 +109,9 @@ func (s *sessions) sweep() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for k, sess := range s.byKey {
-		if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute {
+		if s.expired(sess, now) {
 			delete(s.byKey, k)
+			s.ended(k)
 		}
 	}
 }
@@ -98,12 +120,12 @@ const sessionCookie = "chatbus_session"
 
 // setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax, and
 // Secure when the request came over TLS.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge time.Duration) {
+func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge time.Duration, secure bool) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: int(maxAge.Seconds())})
+		SameSite: http.SameSiteLaxMode, Secure: secure || r.TLS != nil, MaxAge: int(maxAge.Seconds())})
 }
 
-func clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+func clearSessionCookie(w http.ResponseWriter, r *http.Request, secure bool) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil, MaxAge: -1})
+		SameSite: http.SameSiteLaxMode, Secure: secure || r.TLS != nil, MaxAge: -1})
 }

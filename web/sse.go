@@ -159,7 +159,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if st.pre == "" {
 			st.pre = rand.Text()
 			http.SetCookie(w, &http.Cookie{Name: preCookie, Value: st.pre, Path: "/api/", HttpOnly: true,
-				SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+				SameSite: http.SameSiteLaxMode, Secure: s.cfg.SecureCookies || r.TLS != nil})
 		}
 	}
 	h := w.Header()
@@ -200,6 +200,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-beat.C:
+			if st.userID != "" && !s.sessions.live(st.sessKey) {
+				return // the session expired
+			}
 			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
 				return

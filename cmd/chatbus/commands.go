@@ -58,6 +58,7 @@ type webFlags struct {
 	RequestTimeout time.Duration `help:"How long the gateway waits for the backend's reply." default:"10s"`
 	LimitsExempt   []string      `help:"Addresses (CIDR) exempt from rate and connection limits, e.g. 127.0.0.1/32 for a local load test." sep:","`
 	TrustedOrigins []string      `help:"Origins allowed to make cross-origin requests (behind a proxy that rewrites Host), e.g. https://chat.example.com." sep:","`
+	SecureCookies  bool          `help:"Mark cookies Secure though served over HTTP (behind a proxy that ends TLS)."`
 }
 
 type runCmd struct {
@@ -176,7 +177,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 		exempt = append(exempt, p)
 	}
 	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
-		Exempt: exempt, TrustedOrigins: wf.TrustedOrigins})
+		Exempt: exempt, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies})
 	if err != nil {
 		return err
 	}

@@ -34,11 +34,15 @@ type proc struct {
 	mu     sync.Mutex
 	stderr strings.Builder
 	kafka  string
+	web    string // the gateway's URL
 	ready  chan struct{}
 	exited chan struct{}
 }
 
-var brokerAddrs = regexp.MustCompile(`embedded broker listening" addrs=(\S+)`)
+var (
+	brokerAddrs = regexp.MustCompile(`embedded broker listening" addrs=(\S+)`)
+	webURL      = regexp.MustCompile(`web gateway listening" url=(\S+)`)
+)
 
 // startRun starts `chatbus run` on dir with free ports; settings come
 // from the environment, as an operator may give them.
@@ -55,6 +59,7 @@ func startRun(t *testing.T, dir string, args ...string) *proc {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(nil, 1<<20)
 		readyOnce := sync.Once{}
+		backendUp := false
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
@@ -62,8 +67,17 @@ func startRun(t *testing.T, dir string, args ...string) *proc {
 			if m := brokerAddrs.FindStringSubmatch(line); m != nil {
 				p.kafka = m[1]
 			}
+			if m := webURL.FindStringSubmatch(line); m != nil {
+				p.web = m[1]
+			}
 			p.mu.Unlock()
 			if strings.Contains(line, "backend serving") {
+				backendUp = true
+			}
+			p.mu.Lock()
+			up := p.web != "" && backendUp
+			p.mu.Unlock()
+			if up {
 				readyOnce.Do(func() { close(p.ready) })
 			}
 		}

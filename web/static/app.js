@@ -50,6 +50,9 @@ function showAuth() {
   $("app").hidden = true;
   $("auth").hidden = false;
   $("loading").hidden = true;
+  $("login-form").reset(); // no password stays in a form after logout
+  $("signup-form").reset();
+  authTab(true);
   openEvents(); // the seed's flow: the login page listens before it sends
 }
 
@@ -320,6 +323,14 @@ async function loadMessages(first) {
   } catch (e) { return; }
   if (state.room !== r) return;
   for (const m of msgs) addMessage(m);
+  if (msgs.length > 0 && !first) refreshRoomsSoon();
+}
+
+// refreshRoomsSoon reloads the room list (last message, order) at most
+// once a second.
+function refreshRoomsSoon() {
+  if (state.roomsTimer) return;
+  state.roomsTimer = setTimeout(() => { state.roomsTimer = null; loadRooms(); }, 1000);
 }
 
 function onMessage(m) {
