@@ -87,19 +87,9 @@ func New(cfg Config) (*Server, error) {
 	s.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, s.hub.closeSession)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/signup", s.handleSignUp)
-	mux.HandleFunc("POST /api/login", s.handleLogin)
-	mux.HandleFunc("POST /api/logout", s.authed(s.handleLogout))
-	mux.HandleFunc("GET /api/me", s.authed(s.handleMe))
-	mux.HandleFunc("PUT /api/me/status", s.authed(s.handleStatus))
-	mux.HandleFunc("GET /api/friends", s.authed(s.handleFriends))
-	mux.HandleFunc("POST /api/friends", s.authed(s.handleAddFriends))
-	mux.HandleFunc("GET /api/rooms", s.authed(s.handleRooms))
-	mux.HandleFunc("POST /api/rooms", s.authed(s.handleOpenRoom))
-	mux.HandleFunc("GET /api/rooms/{roomId}/messages", s.authed(s.handleMessages))
-	mux.HandleFunc("POST /api/rooms/{roomId}/messages", s.authed(s.handlePost))
-	mux.HandleFunc("GET /api/events", s.handleEvents)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.pattern, rt.handler)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, chatbus.Errorf(chatbus.CodeNotFound, "no API call %s %s", r.Method, r.URL.Path))
 	})
@@ -128,6 +118,39 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.handler = securityHeaders(csrf.Handler(mux))
 	return s, nil
+}
+
+type route struct {
+	pattern string
+	handler http.HandlerFunc
+}
+
+// routes is the API: docs/api.md documents each of them (a test checks).
+func (s *Server) routes() []route {
+	return []route{
+		{"POST /api/signup", s.handleSignUp},
+		{"POST /api/login", s.handleLogin},
+		{"POST /api/logout", s.authed(s.handleLogout)},
+		{"GET /api/me", s.authed(s.handleMe)},
+		{"PUT /api/me/status", s.authed(s.handleStatus)},
+		{"GET /api/friends", s.authed(s.handleFriends)},
+		{"POST /api/friends", s.authed(s.handleAddFriends)},
+		{"GET /api/rooms", s.authed(s.handleRooms)},
+		{"POST /api/rooms", s.authed(s.handleOpenRoom)},
+		{"GET /api/rooms/{roomId}/messages", s.authed(s.handleMessages)},
+		{"POST /api/rooms/{roomId}/messages", s.authed(s.handlePost)},
+		{"GET /api/events", s.handleEvents},
+		{"GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }},
+	}
+}
+
+// Routes lists the patterns of the API's routes.
+func Routes() []string {
+	var out []string
+	for _, rt := range (&Server{}).routes() {
+		out = append(out, rt.pattern)
+	}
+	return out
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
