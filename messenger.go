@@ -17,6 +17,9 @@ type Messenger struct {
 	// Now is the clock; tests may replace it. Times are UTC, in milliseconds,
 	// so that every store gives back exactly what it was given.
 	Now func() time.Time
+	// Wrote, when set, is called after each committed write (the relay
+	// publishes the outbox's new events at once). It must not block.
+	Wrote func()
 }
 
 var _ Service = (*Messenger)(nil)
@@ -63,6 +66,9 @@ func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T,
 		}
 		return tx.SaveOutcome(ctx, key, saved, m.Now())
 	})
+	if err == nil && m.Wrote != nil {
+		m.Wrote()
+	}
 	return out, err
 }
 
@@ -190,7 +196,14 @@ func (m *Messenger) SetStatus(ctx context.Context, userID, status string) (User,
 			return User{}, err
 		}
 		u.Status = status
-		return withoutHash(u), tx.UpdateUser(ctx, u)
+		if err := tx.UpdateUser(ctx, u); err != nil {
+			return User{}, err
+		}
+		followers, err := tx.Followers(ctx, id)
+		if err != nil {
+			return User{}, err
+		}
+		return withoutHash(u), saveEvents(ctx, tx, EventStatus, followers, friendOf(u))
 	})
 }
 
@@ -209,7 +222,8 @@ func (m *Messenger) AddFriends(ctx context.Context, userID string, friendIDs []s
 		}
 	}
 	return update(ctx, m, "friends", func(tx Tx) ([]Friend, error) {
-		if _, err := userMustExist(ctx, tx, id); err != nil {
+		me, err := userMustExist(ctx, tx, id)
+		if err != nil {
 			return nil, err
 		}
 		found, err := tx.Users(ctx, ids)
@@ -228,6 +242,9 @@ func (m *Messenger) AddFriends(ctx context.Context, userID string, friendIDs []s
 			return nil, Errorf(CodeConflict, "already friends with %s", quoteList(dup))
 		}
 		if err := tx.InsertFriends(ctx, id, ids, m.Now()); err != nil {
+			return nil, err
+		}
+		if err := saveEvents(ctx, tx, EventFriend, ids, friendOf(me)); err != nil {
 			return nil, err
 		}
 		return tx.Friends(ctx, id)
@@ -303,7 +320,16 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 		if err != nil {
 			return Room{}, err
 		}
-		return tx.Room(ctx, roomID)
+		room, err := tx.Room(ctx, roomID)
+		if err != nil {
+			return Room{}, err
+		}
+		// Every member hears of it; the opener too, for their other devices.
+		members := make([]string, len(room.Members))
+		for i, mem := range room.Members {
+			members[i] = mem.ID
+		}
+		return room, saveEvents(ctx, tx, EventRoom, members, room)
 	})
 }
 
@@ -404,6 +430,8 @@ func mustBeMember(ctx context.Context, tx Tx, roomID int64, userID string) error
 	}
 	return Errorf(CodeForbidden, "you are not a member of room %d", roomID)
 }
+
+func friendOf(u User) Friend { return Friend{ID: u.ID, Name: u.Name, Status: u.Status} }
 
 func friendSet(fs []Friend) map[string]bool {
 	set := make(map[string]bool, len(fs))

@@ -1230,3 +1230,70 @@ func TestCheckOfNoHashCostsAHash(t *testing.T) {
 		}
 	}
 }
+
+// outbox takes the events saved so far, in order, as "kind user data".
+func (e *env) outbox(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	err := e.store.Update(t.Context(), func(tx chatbus.Tx) error {
+		evs, err := tx.PendingEvents(t.Context(), 1000)
+		if err != nil || len(evs) == 0 {
+			return err
+		}
+		for _, ev := range evs {
+			out = append(out, ev.Kind+" "+ev.UserID+" "+string(ev.Data))
+		}
+		return tx.DeleteEvents(t.Context(), evs[len(evs)-1].ID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestEvents: each change saves, in its own transaction, the events of the
+// users it concerns — and a failed or replayed change saves none.
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	e.signUp(t, "a", "b", "c")
+	e.outbox(t)
+
+	_, err := e.m.AddFriends(ctx, "a", []string{"b", "nobody"})
+	wantCode(t, err, chatbus.CodeNotFound)
+	if got := e.outbox(t); len(got) != 0 {
+		t.Fatalf("a failed add saved events: %v", got)
+	}
+	key := chatbus.WithIdempotencyKey(ctx, "k1")
+	for range 2 { // the second is a replay
+		if _, err := e.m.AddFriends(key, "a", []string{"b", "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`friend b {"userId":"a","userName":"` + nameOf("a") + `","userStatus":""}`,
+		`friend c {"userId":"a","userName":"` + nameOf("a") + `","userStatus":""}`,
+	}
+	if got := e.outbox(t); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("events of adding friends:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	r := e.openRoom(t, chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b"}})
+	got := e.outbox(t)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "room a {") || !strings.HasPrefix(got[1], "room b {") ||
+		!strings.Contains(got[1], fmt.Sprintf(`"roomId":%d`, r.ID)) {
+		t.Fatalf("events of opening a room: %v", got)
+	}
+	e.openRoom(t, chatbus.OpenRoom{UserID: "b", FriendIDs: []string{"a"}}) // the same direct room
+	if got := e.outbox(t); len(got) != 0 {
+		t.Fatalf("reopening a direct room saved events: %v", got)
+	}
+
+	if _, err := e.m.SetStatus(ctx, "b", "busy"); err != nil {
+		t.Fatal(err)
+	}
+	got = e.outbox(t)
+	if len(got) != 1 || !strings.HasPrefix(got[0], `status a {"userId":"b"`) || !strings.Contains(got[0], `"userStatus":"busy"`) {
+		t.Fatalf("events of a status change: %v", got)
+	}
+}

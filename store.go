@@ -62,4 +62,15 @@ type Tx interface {
 	SaveOutcome(ctx context.Context, key string, result []byte, at time.Time) error
 	// PruneOutcomes deletes outcomes saved before a time; it returns how many.
 	PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
+
+	// Followers lists the users who have userID on their friend list.
+	Followers(ctx context.Context, userID string) ([]string, error)
+
+	// InsertEvents adds events to the outbox, in order; each gets an ID
+	// greater than any before it.
+	InsertEvents(ctx context.Context, evs []Event) error
+	// PendingEvents returns up to limit events of the outbox, oldest first.
+	PendingEvents(ctx context.Context, limit int) ([]Event, error)
+	// DeleteEvents removes the events with ID up to and including through.
+	DeleteEvents(ctx context.Context, through int64) error
 }

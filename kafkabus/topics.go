@@ -35,6 +35,9 @@ var (
 	OpSearchChats  = Operation{"history", "user-search-chat-request", "user-search-chat-response", 2}
 	Operations     = []Operation{OpLogin, OpLogout, OpRooms, OpFriends, OpSignUp, OpStatus, OpOpenRoom, OpAddChat, OpAddFriends, OpSearchChats}
 	DeadLetterName = "dead-letter"
+	// UserEventsName is the topic of events for users (pushes), keyed by
+	// the user they are for.
+	UserEventsName = "user-events"
 )
 
 // Topics names the topics under a prefix and sets how they are created.
@@ -73,6 +76,9 @@ func (t Topics) Name(base string) string { return t.Prefix + base }
 // Request and Response return an operation's full topic names.
 func (t Topics) Request(op Operation) string  { return t.Name(op.Request) }
 func (t Topics) Response(op Operation) string { return t.Name(op.Response) }
+
+// UserEvents returns the user events topic's full name.
+func (t Topics) UserEvents() string { return t.Name(UserEventsName) }
 
 // DeadLetter returns the dead-letter topic's full name.
 func (t Topics) DeadLetter() string { return t.Name(DeadLetterName) }
@@ -118,6 +124,8 @@ func (t Topics) Specs() []TopicSpec {
 		add(op.Response, op.Partitions, keep(retention))
 	}
 	add(DeadLetterName, 1, keep(max(retention, 30*24*time.Hour)))
+	// Pushes are news: a day is plenty.
+	add(UserEventsName, 4, keep(min(retention, 24*time.Hour)))
 	return specs
 }
 

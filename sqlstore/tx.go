@@ -387,3 +387,55 @@ func (t *Tx) PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
 	}
 	return res.RowsAffected()
 }
+
+func (t *Tx) Followers(ctx context.Context, userID string) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT user_id FROM friends WHERE friend_id = $1 ORDER BY user_id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tx) InsertEvents(ctx context.Context, evs []chatbus.Event) error {
+	now := ms(time.Now())
+	for _, ev := range evs {
+		if _, err := t.exec(ctx, `INSERT INTO outbox (kind, user_id, data, created_at) VALUES ($1, $2, $3, $4)`,
+			ev.Kind, ev.UserID, string(ev.Data), now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *Tx) PendingEvents(ctx context.Context, limit int) ([]chatbus.Event, error) {
+	rows, err := t.query(ctx, `SELECT id, kind, user_id, data FROM outbox ORDER BY id LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []chatbus.Event
+	for rows.Next() {
+		var ev chatbus.Event
+		var data string
+		if err := rows.Scan(&ev.ID, &ev.Kind, &ev.UserID, &data); err != nil {
+			return nil, err
+		}
+		ev.Data = []byte(data)
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tx) DeleteEvents(ctx context.Context, through int64) error {
+	_, err := t.exec(ctx, `DELETE FROM outbox WHERE id <= $1`, through)
+	return err
+}

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"ClientMsgID", testClientMsgID},
 		{"Messages", testMessages},
 		{"Outcomes", testOutcomes},
+		{"Followers", testFollowers},
+		{"Outbox", testOutbox},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
 		{"UpdateCancelled", testUpdateCancelled},
 		{"UpdatePanics", testUpdatePanics},
@@ -1241,5 +1243,67 @@ func testTimesRoundTrip(t *testing.T, s chatbus.Store) {
 		if kept != 0 || gone != 1 {
 			t.Errorf("%v: pruning at it removed %d, a millisecond later %d; want 0 and 1", tm, kept, gone)
 		}
+	}
+}
+
+func testFollowers(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	addUsers(t, s, "a", "b", "c", "d")
+	update(t, s, func(tx chatbus.Tx) error {
+		if err := tx.InsertFriends(ctx, "c", []string{"a"}, t0); err != nil {
+			return err
+		}
+		return tx.InsertFriends(ctx, "b", []string{"a", "d"}, t0)
+	})
+	got := get(t, s, func(tx chatbus.Tx) ([]string, error) { return tx.Followers(ctx, "a") })
+	if d := diff([]string{"b", "c"}, got); d != "" {
+		t.Errorf("followers of a (-want +got):\n%s", d)
+	}
+	if got := get(t, s, func(tx chatbus.Tx) ([]string, error) { return tx.Followers(ctx, "c") }); len(got) != 0 {
+		t.Errorf("followers of c: %v", got)
+	}
+}
+
+func testOutbox(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	pending := func(limit int) []chatbus.Event {
+		return get(t, s, func(tx chatbus.Tx) ([]chatbus.Event, error) { return tx.PendingEvents(ctx, limit) })
+	}
+	if evs := pending(10); len(evs) != 0 {
+		t.Fatalf("a new outbox holds %d events", len(evs))
+	}
+	ev := func(kind, user string, n int) chatbus.Event {
+		return chatbus.Event{Kind: kind, UserID: user, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
+	}
+	update(t, s, func(tx chatbus.Tx) error {
+		return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "a", 1), ev("room", "b", 2)})
+	})
+	// An event saved by a transaction that fails is not there.
+	err := tryUpdate(t, s, func(tx chatbus.Tx) error {
+		if err := tx.InsertEvents(ctx, []chatbus.Event{ev("room", "x", 99)}); err != nil {
+			return err
+		}
+		return chatbus.Errorf(chatbus.CodeInvalid, "no")
+	})
+	wantCode(t, err, chatbus.CodeInvalid)
+	update(t, s, func(tx chatbus.Tx) error { return tx.InsertEvents(ctx, []chatbus.Event{ev("status", "c", 3)}) })
+
+	all := pending(10)
+	if len(all) != 3 || all[0].Kind != "friend" || all[1].UserID != "b" || all[2].Kind != "status" ||
+		string(all[2].Data) != `{"n":3}` || !(all[0].ID < all[1].ID && all[1].ID < all[2].ID) {
+		t.Fatalf("pending events: %+v", all)
+	}
+	if first := pending(2); len(first) != 2 || first[1].ID != all[1].ID {
+		t.Fatalf("the first 2: %+v", first)
+	}
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, all[1].ID) })
+	if left := pending(10); len(left) != 1 || left[0].ID != all[2].ID {
+		t.Fatalf("after deleting through the second: %+v", left)
+	}
+	// New events come after the deleted ones, never reusing their ids.
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, all[2].ID) })
+	update(t, s, func(tx chatbus.Tx) error { return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "d", 4)}) })
+	if left := pending(10); len(left) != 1 || left[0].ID <= all[2].ID {
+		t.Fatalf("a new event after deletes: %+v", left)
 	}
 }

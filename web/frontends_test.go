@@ -1,11 +1,16 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/sqlite"
 	"github.com/chatbus/chatbus/web"
 )
 
@@ -51,4 +56,67 @@ func TestTwoFrontends(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// TestPushes runs the whole path of a push: the backend saves the event with
+// the change (the outbox), the relay publishes it on Kafka, each frontend
+// reads it and pushes it to the streams of its user — on whichever frontend
+// that user is. Bob hears that Alice added him and opened a room with him;
+// Alice hears that Bob changed his status; Carol hears nothing.
+func TestPushes(t *testing.T) {
+	conn, topics := startBroker(t)
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "chatbus.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	m := chatbus.NewMessenger(store, chatbus.NewHasher(fastHash, 4))
+	relay, err := kafkabus.NewRelay(conn, topics, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Wrote = relay.Poke
+	ctx, cancel := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { relay.Run(ctx); close(relayDone) }()
+	t.Cleanup(func() { cancel(); <-relayDone })
+	startBackend(t, conn, topics, m)
+
+	// Two frontends, each reading the events.
+	var envs []*env
+	for range 2 {
+		e := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})
+		done := make(chan error, 1)
+		go func() { done <- kafkabus.ReadEvents(ctx, conn, topics, e.gw) }()
+		t.Cleanup(func() { cancel(); <-done })
+		envs = append(envs, e)
+	}
+	for _, id := range []string{"alice", "bob", "carol"} {
+		envs[0].signUp(id)
+	}
+	alice, bob, carol := envs[0].loggedIn("alice"), envs[1].loggedIn("bob"), envs[1].loggedIn("carol")
+	aliceEvents, bobEvents, carolEvents := alice.events(), bob.events(), carol.events()
+	for _, s := range []*eventStream{aliceEvents, bobEvents, carolEvents} {
+		s.ready()
+	}
+	time.Sleep(200 * time.Millisecond) // the event readers have found the end of the topic
+
+	alice.befriend("bob")
+	ev := bobEvents.next(5 * time.Second)
+	if data := eventData(t, ev); ev.Name != "friend" || data["userId"] != "alice" || ev.ID == "" {
+		t.Fatalf("bob got %s %v, want friend alice", ev.Name, data)
+	}
+	room := alice.openRoom("", "bob")
+	for _, s := range []*eventStream{bobEvents, aliceEvents} {
+		ev = s.next(5 * time.Second)
+		if data := eventData(t, ev); ev.Name != "room" || num(t, data["roomId"], "roomId") != room {
+			t.Fatalf("got %s %v, want room %d", ev.Name, data, room)
+		}
+	}
+	bob.do("PUT", "/api/me/status", map[string]any{"userStatus": "busy"})
+	ev = aliceEvents.next(5 * time.Second)
+	if data := eventData(t, ev); ev.Name != "status" || data["userId"] != "bob" || data["userStatus"] != "busy" {
+		t.Fatalf("alice got %s %v, want bob's status", ev.Name, data)
+	}
+	carolEvents.quiet(300 * time.Millisecond)
 }

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/chatbus/chatbus"
 )
 
 // An event for one browser stream.
@@ -209,4 +211,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// Deliver pushes a published event to the streams of its user on this
+// frontend, as an SSE event named by its kind.
+func (s *Server) Deliver(ev chatbus.Event) {
+	s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
 }

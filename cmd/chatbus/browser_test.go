@@ -174,6 +174,11 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#friend-form button")),
 	)
 	alice.waitJS("bob on the friend list", `document.querySelectorAll('#friends li').length === 1`)
+	// Bob's friend list is his own (friendship is one-way), but he is told,
+	// at once, and adds Alice back from the notice.
+	bob.waitJS("the notice to bob", visible("#notice")+` && document.getElementById('notice-text').textContent.startsWith('Alice (alice) added you')`)
+	bob.do("add alice back", chromedp.Click(chromedp.CSS("#notice-action")))
+	bob.waitJS("alice on bob's list", `document.querySelectorAll('#friends li').length === 1`)
 	if got := alice.text("#friends li .sub"); got != "at work "+xss {
 		t.Errorf("bob's status as alice sees it: %q", got)
 	}
@@ -193,9 +198,8 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	alice.waitJS("both messages", `document.querySelectorAll('#messages .msg.mine').length === 2`)
 
-	// Bob finds the room (after a reload: room pushes come with live chat),
-	// reads both, and answers; Alice sees the answer without reloading.
-	bob.do("reload", chromedp.Reload())
+	// Bob's room list shows the new room without a reload (a push); he
+	// reads both messages and answers; Alice sees the answer at once.
 	bob.waitJS("the room in bob's list", `document.querySelectorAll('#rooms li').length === 1`)
 	bob.do("open the room", chromedp.Click(chromedp.CSS("#rooms li")))
 	bob.waitJS("alice's messages", `document.querySelectorAll('#messages .msg').length === 2`)

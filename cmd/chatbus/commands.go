@@ -185,6 +185,15 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	gwDone := make(chan struct{})
 	go func() { gw.Run(ctx); close(gwDone) }()
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log}
+		if err := kafkabus.ReadEvents(ctx, conn, topics, gw); err != nil {
+			log.Error("read events", "err", err)
+		}
+	}()
+	defer func() { <-eventsDone }()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("web gateway listening", "url", "http://"+ln.Addr().String())
@@ -268,6 +277,15 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 		parallel = 2 * runtime.GOMAXPROCS(0)
 	}
 	svc := chatbus.NewMessenger(store, chatbus.NewHasher(chatbus.DefaultArgon2, parallel))
+	// The relay publishes the events each write saves in the outbox.
+	relay, err := kafkabus.NewRelay(conn, topics, store)
+	if err != nil {
+		return err
+	}
+	svc.Wrote = relay.Poke
+	relayDone := make(chan struct{})
+	go func() { relay.Run(ctx); close(relayDone) }()
+	defer func() { <-relayDone }()
 	// Idempotency records must outlive every request that may be delivered
 	// again: those still in the topics.
 	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)

@@ -112,7 +112,8 @@ function openEvents() {
     const data = JSON.parse(ev.data);
     if (state.onLogin && data.user) state.onLogin(data.user);
   });
-  es.addEventListener("friend", () => loadFriends());
+  es.addEventListener("friend", (ev) => onFriendedBy(JSON.parse(ev.data)));
+  es.addEventListener("status", () => loadFriends());
   es.addEventListener("room", () => loadRooms());
   es.addEventListener("message", (ev) => onMessage(JSON.parse(ev.data)));
   es.onerror = () => {
@@ -176,6 +177,25 @@ $("logout").onclick = async () => {
 };
 
 function sideError(text) { $("side-error").textContent = text; }
+
+// onFriendedBy tells that someone added you, offering to add them back.
+async function onFriendedBy(f) {
+  await loadFriends();
+  const known = state.friends.some((x) => x.userId === f.userId);
+  $("notice-text").textContent = f.userName + " (" + f.userId + ") added you as a friend.";
+  const btn = $("notice-action");
+  btn.hidden = known;
+  btn.textContent = "Add back";
+  btn.onclick = async () => {
+    try {
+      await api("POST", "/api/friends", { friendIds: [f.userId] });
+      $("notice").hidden = true;
+      loadFriends();
+    } catch (e) { sideError(e.message); }
+  };
+  $("notice").hidden = false;
+}
+$("notice-close").onclick = () => { $("notice").hidden = true; };
 
 function sideTab(chats) {
   $("tab-chats").classList.toggle("active", chats);

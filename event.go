@@ -1,0 +1,50 @@
+package chatbus
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Event kinds: what a user hears of at once, on their event stream.
+const (
+	EventFriend = "friend" // someone added you as a friend; Data is a Friend (them)
+	EventRoom   = "room"   // you are in a new room; Data is the Room
+	EventStatus = "status" // a friend changed their status message; Data is a Friend
+)
+
+// Event is news for one user. It is saved in the same transaction as the
+// change it tells of (a transactional outbox), so it exists if and only if
+// the change was committed; a relay then publishes it, at least once.
+type Event struct {
+	ID     int64           `json:"-"` // its place in the outbox
+	Kind   string          `json:"kind"`
+	UserID string          `json:"userId"` // whom it is for
+	Data   json.RawMessage `json:"data"`
+}
+
+func newEvent(kind, userID string, data any) (Event, error) {
+	b, err := json.Marshal(data)
+	return Event{Kind: kind, UserID: userID, Data: b}, err
+}
+
+// EventSink receives published events: the web gateway pushes each to the
+// streams of its user.
+type EventSink interface {
+	Deliver(Event)
+}
+
+// saveEvents saves events of one kind and payload for several users.
+func saveEvents(ctx context.Context, tx Tx, kind string, userIDs []string, data any) error {
+	if len(userIDs) == 0 {
+		return nil
+	}
+	evs := make([]Event, 0, len(userIDs))
+	for _, id := range userIDs {
+		ev, err := newEvent(kind, id, data)
+		if err != nil {
+			return err
+		}
+		evs = append(evs, ev)
+	}
+	return tx.InsertEvents(ctx, evs)
+}

@@ -1,0 +1,126 @@
+package kafkabus
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chatbus/chatbus"
+)
+
+// Relay publishes the outbox's events to the user events topic, in order,
+// and deletes them once the broker has them: every committed event is
+// published at least once (again, after a crash between the two steps).
+type Relay struct {
+	store  chatbus.Store
+	cl     *kgo.Client
+	topics Topics
+	log    *slog.Logger
+	poke   chan struct{}
+}
+
+// NewRelay connects a relay to the cluster.
+func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
+	cl, err := kgo.NewClient(conn.Opts()...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	log := conn.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1)}, nil
+}
+
+// Poke tells the relay that the outbox may have grown; it never blocks.
+func (r *Relay) Poke() {
+	select {
+	case r.poke <- struct{}{}:
+	default:
+	}
+}
+
+// Run publishes until ctx is done. Between pokes it looks every second, for
+// events written by other processes.
+func (r *Relay) Run(ctx context.Context) {
+	defer r.cl.Close()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		n, err := r.publish(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("publish events", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue // there may be more
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.poke:
+		case <-tick.C:
+		}
+	}
+}
+
+// publish sends one batch of pending events and deletes them.
+func (r *Relay) publish(ctx context.Context) (int, error) {
+	var evs []chatbus.Event
+	err := r.store.View(ctx, func(tx chatbus.Tx) (err error) {
+		evs, err = tx.PendingEvents(ctx, 500)
+		return err
+	})
+	if err != nil || len(evs) == 0 {
+		return 0, err
+	}
+	recs := make([]*kgo.Record, len(evs))
+	for i, ev := range evs {
+		value, err := json.Marshal(ev)
+		if err != nil {
+			return 0, err
+		}
+		recs[i] = &kgo.Record{Topic: r.topics.UserEvents(), Key: []byte(ev.UserID), Value: value}
+	}
+	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return 0, err
+	}
+	last := evs[len(evs)-1].ID
+	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, last) })
+}
+
+// ReadEvents delivers the user events published from now on to sink, until
+// ctx is done. Every frontend reads them all, outside any group, and pushes
+// those of the users connected to it.
+func ReadEvents(ctx context.Context, conn Conn, topics Topics, sink chatbus.EventSink) error {
+	cl, err := kgo.NewClient(append(conn.Opts(),
+		kgo.ConsumeTopics(topics.UserEvents()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().UnixMilli())),
+	)...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	log := conn.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for {
+		fetches := cl.PollFetches(ctx)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			return nil
+		}
+		fetches.EachError(func(t string, p int32, err error) { log.Warn("fetch events", "topic", t, "partition", p, "err", err) })
+		fetches.EachRecord(func(rec *kgo.Record) {
+			var ev chatbus.Event
+			if err := json.Unmarshal(rec.Value, &ev); err != nil || ev.UserID == "" {
+				log.Warn("an unreadable event", "topic", rec.Topic, "offset", rec.Offset)
+				return
+			}
+			sink.Deliver(ev)
+		})
+	}
+}
