@@ -48,8 +48,17 @@ var (
 // from the environment, as an operator may give them.
 func startRun(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"run", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "CHATBUS_TEST_AS_MAIN=1", "CHATBUS_DATA_DIR="+dir, "CHATBUS_LOG_LEVEL=debug")
+	return startCmd(t, []string{"CHATBUS_DATA_DIR=" + dir},
+		[]string{"embedded broker listening", "backend serving", "web gateway listening"},
+		append([]string{"run", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startCmd starts chatbus with args and env, and waits for every line of
+// ready to be logged.
+func startCmd(t *testing.T, env, ready []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "CHATBUS_TEST_AS_MAIN=1", "CHATBUS_LOG_LEVEL=debug"), env...)
 	stderr, _ := cmd.StderrPipe()
 	p := &proc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
@@ -58,8 +67,7 @@ func startRun(t *testing.T, dir string, args ...string) *proc {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(nil, 1<<20)
-		readyOnce := sync.Once{}
-		backendUp := false
+		seen := map[string]bool{}
 		for sc.Scan() {
 			line := sc.Text()
 			p.mu.Lock()
@@ -71,14 +79,13 @@ func startRun(t *testing.T, dir string, args ...string) *proc {
 				p.web = m[1]
 			}
 			p.mu.Unlock()
-			if strings.Contains(line, "backend serving") {
-				backendUp = true
-			}
-			p.mu.Lock()
-			up := p.web != "" && backendUp
-			p.mu.Unlock()
-			if up {
-				readyOnce.Do(func() { close(p.ready) })
+			for _, r := range ready {
+				if !seen[r] && strings.Contains(line, r) {
+					seen[r] = true
+					if len(seen) == len(ready) {
+						close(p.ready)
+					}
+				}
 			}
 		}
 		io.Copy(io.Discard, stderr)
@@ -89,9 +96,9 @@ func startRun(t *testing.T, dir string, args ...string) *proc {
 	select {
 	case <-p.ready:
 	case <-p.exited:
-		t.Fatalf("chatbus exited early:\n%s", p.logs())
+		t.Fatalf("chatbus %s exited early:\n%s", args[0], p.logs())
 	case <-time.After(30 * time.Second):
-		t.Fatalf("chatbus did not start:\n%s", p.logs())
+		t.Fatalf("chatbus %s did not start:\n%s", args[0], p.logs())
 	}
 	return p
 }
