@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"image/color"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -102,7 +105,8 @@ func (b *browser) waitJS(what, js string) {
 	}
 }
 
-// screenshot saves the page as a PNG and returns its path.
+// screenshot saves the page as a PNG and returns its path, after looking
+// at it: a page that rendered is not blank (one colour, or nearly).
 func (b *browser) screenshot(name string) string {
 	b.t.Helper()
 	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
@@ -113,6 +117,21 @@ func (b *browser) screenshot(name string) string {
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		b.t.Fatal(err)
 	}
+	img, err := png.Decode(bytes.NewReader(buf))
+	if err != nil {
+		b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	colours := map[color.Color]bool{}
+	r := img.Bounds()
+	for y := r.Min.Y; y < r.Max.Y; y += 4 {
+		for x := r.Min.X; x < r.Max.X; x += 4 {
+			colours[img.At(x, y)] = true
+		}
+	}
+	if r.Dx() < 300 || r.Dy() < 300 || len(colours) < 20 {
+		b.t.Errorf("screenshot %s looks blank: %dx%d, %d colours", path, r.Dx(), r.Dy(), len(colours))
+	}
+	b.t.Logf("screenshot %s: %dx%d", path, r.Dx(), r.Dy())
 	return path
 }
 
