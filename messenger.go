@@ -72,6 +72,25 @@ func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T,
 	return out, err
 }
 
+// replay returns the saved result of op under ctx's idempotency key, if any.
+func replay[T any](ctx context.Context, m *Messenger, op string) (out T, ok bool, err error) {
+	key, _ := ctx.Value(idempotencyKey{}).(string)
+	if key == "" {
+		return out, false, nil
+	}
+	err = m.store.View(ctx, func(tx Tx) error {
+		saved, err := tx.Outcome(ctx, op+"/"+key)
+		if ErrorCode(err) == CodeNotFound {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		ok = true
+		return json.Unmarshal(saved, &out)
+	})
+	return out, ok, err
+}
+
 func view[T any](ctx context.Context, m *Messenger, fn func(Tx) (T, error)) (T, error) {
 	var out T
 	err := m.store.View(ctx, func(tx Tx) (err error) {
@@ -111,6 +130,15 @@ func (m *Messenger) SignUp(ctx context.Context, req SignUp) (User, error) {
 		if err != nil {
 			return User{}, err
 		}
+	}
+	// A taken id is refused before the costly hash (the insert checks
+	// again, inside its transaction) — unless this is a request done
+	// already, which is answered as the first time.
+	if first, ok, err := replay[User](ctx, m, "signup"); err != nil || ok {
+		return first, err
+	}
+	if _, err := view(ctx, m, func(tx Tx) (User, error) { return tx.User(ctx, u.ID) }); err == nil {
+		return User{}, Errorf(CodeConflict, "user id %q is taken", u.ID)
 	}
 	hash, err := m.hasher.Hash(ctx, req.Password)
 	if err != nil {

@@ -52,6 +52,13 @@ func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	if !s.exempt(r) {
+		if ok, wait := s.signups.allow(s.addrKey(r), time.Now()); !ok {
+			retryAfter(w, wait)
+			s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many sign-ups from your address; try again later"))
+			return
+		}
+	}
 	// The backend takes the seed's 4 characters; people signing up here
 	// are asked for more.
 	if utf8.RuneCountInString(body.UserPw) < MinPasswordLen {
@@ -75,19 +82,29 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	pre := s.preID(r)
+	// The address is checked first, and only an id that could exist takes
+	// a place in the per-account limiter: junk ids cannot fill its memory.
+	id := chatbus.NormalizeUserID(body.UserID)
+	limited := func(ok bool, wait time.Duration) bool {
+		if ok {
+			return false
+		}
+		retryAfter(w, wait)
+		err := chatbus.Errorf(chatbus.CodeRateLimited, "too many login attempts; try again in a moment")
+		s.hub.sendPre(pre, "login", map[string]any{"error": errorJSON(err)})
+		s.writeError(w, r, err)
+		return true
+	}
 	if !s.exempt(r) {
 		now := time.Now()
-		okAccount, wait1 := s.byAccount.allow(chatbus.NormalizeUserID(body.UserID), now)
-		okAddr, wait2 := s.byAddr.allow(clientAddr(r).String(), now)
-		if !okAccount || !okAddr {
-			retryAfter(w, max(wait1, wait2))
-			err := chatbus.Errorf(chatbus.CodeRateLimited, "too many login attempts; try again in a moment")
-			s.hub.sendPre(preID(r), "login", map[string]any{"error": errorJSON(err)})
-			s.writeError(w, r, err)
+		if limited(s.byAddr.allow(s.addrKey(r), now)) {
+			return
+		}
+		if chatbus.ValidateUserID(id) == nil && limited(s.byAccount.allow(id, now)) {
 			return
 		}
 	}
-	pre := preID(r)
 	u, err := s.svc.LogIn(r.Context(), body.UserID, body.UserPw)
 	if err != nil {
 		s.hub.sendPre(pre, "login", map[string]any{"error": errorJSON(err)})
@@ -99,21 +116,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	if old := s.session(r); old != nil {
 		s.endSession(old)
 	}
-	id, _ := s.sessions.create(u)
-	setSessionCookie(w, r, id, s.cfg.SessionMax, s.cfg.SecureCookies)
+	sid, _ := s.sessions.create(u)
+	setSessionCookie(w, r, sid, s.cfg.SessionMax, s.cfg.SecureCookies)
 	s.hub.sendPre(pre, "login", map[string]any{"user": u})
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
 }
 
-func (s *Server) exempt(r *http.Request) bool {
-	a := clientAddr(r)
-	for _, p := range s.cfg.Exempt {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+func (s *Server) exempt(r *http.Request) bool { return contains(s.cfg.Exempt, s.clientAddr(r)) }
 
 func (s *Server) endSession(sess *Session) {
 	s.sessions.delete(sess)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/chatbus/chatbus"
 )
@@ -72,6 +73,8 @@ func (e errTooLarge) Error() string { return "request body too large" }
 // decodeBody reads a JSON body of at most limit bytes into v, strictly:
 // unknown fields and trailing data are errors.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	// A client that sends its body slowly does not hold the connection.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()

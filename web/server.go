@@ -14,6 +14,8 @@ import (
 	"net/netip"
 	"time"
 
+	"crypto/rand"
+
 	"github.com/chatbus/chatbus"
 )
 
@@ -34,8 +36,18 @@ type Config struct {
 	// LoginPerAccount and LoginPerAddr are the login attempts allowed per
 	// minute for one account and from one address (defaults 10 and 30).
 	LoginPerAccount, LoginPerAddr int
-	// Exempt lists the addresses that rate limits do not apply to.
+	// Exempt lists the addresses that rate and connection limits do not
+	// apply to.
 	Exempt []netip.Prefix
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// names the client.
+	TrustedProxies []netip.Prefix
+	// SignUpsPerAddr is the sign-ups allowed per hour from one address
+	// (default 20).
+	SignUpsPerAddr int
+	// StreamsPerUser and StreamsPerAddr cap open event streams (defaults 10
+	// and 20: devices and tabs; streams before login, per address).
+	StreamsPerUser, StreamsPerAddr int
 	// TrustedOrigins may send cross-origin requests (e.g. behind a proxy
 	// that rewrites Host).
 	TrustedOrigins []string
@@ -53,6 +65,8 @@ type Server struct {
 	hub       *hub
 	byAccount *limiter
 	byAddr    *limiter
+	signups   *limiter
+	preKey    []byte // signs the ids of streams opened before login
 	handler   http.Handler
 }
 
@@ -76,10 +90,21 @@ func New(cfg Config) (*Server, error) {
 	if cfg.LoginPerAddr <= 0 {
 		cfg.LoginPerAddr = 30
 	}
+	if cfg.SignUpsPerAddr <= 0 {
+		cfg.SignUpsPerAddr = 20
+	}
+	if cfg.StreamsPerUser <= 0 {
+		cfg.StreamsPerUser = 10
+	}
+	if cfg.StreamsPerAddr <= 0 {
+		cfg.StreamsPerAddr = 20
+	}
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger,
 		hub:       newHub(),
-		byAccount: newLimiter(cfg.LoginPerAccount, cfg.LoginPerAccount),
-		byAddr:    newLimiter(cfg.LoginPerAddr, cfg.LoginPerAddr)}
+		byAccount: newLimiter(cfg.LoginPerAccount, time.Minute),
+		byAddr:    newLimiter(cfg.LoginPerAddr, time.Minute),
+		signups:   newLimiter(cfg.SignUpsPerAddr, time.Hour),
+		preKey:    []byte(rand.Text())}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -169,6 +194,7 @@ func (s *Server) Run(ctx context.Context) {
 			s.sessions.sweep()
 			s.byAccount.sweep(now)
 			s.byAddr.sweep(now)
+			s.signups.sweep(now)
 		}
 	}
 }

@@ -1,10 +1,14 @@
 package web
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +25,7 @@ type event struct {
 type stream struct {
 	sessKey [32]byte // zero for a stream opened before login
 	pre     string   // the pre-login id of an anonymous stream
+	addr    string   // the client's address key (anonymous streams are capped by it)
 	userID  string
 	events  chan event
 	done    chan struct{}
@@ -49,11 +54,12 @@ type hub struct {
 	bySession map[[32]byte]map[*stream]bool
 	byUser    map[string]map[*stream]bool
 	byPre     map[string]map[*stream]bool
+	anonBy    map[string]int // open anonymous streams per address
 }
 
 func newHub() *hub {
 	return &hub{bySession: map[[32]byte]map[*stream]bool{}, byUser: map[string]map[*stream]bool{},
-		byPre: map[string]map[*stream]bool{}}
+		byPre: map[string]map[*stream]bool{}, anonBy: map[string]int{}}
 }
 
 func add[K comparable](m map[K]map[*stream]bool, k K, st *stream) {
@@ -70,15 +76,25 @@ func remove[K comparable](m map[K]map[*stream]bool, k K, st *stream) {
 	}
 }
 
-func (h *hub) add(st *stream) {
+// add registers a stream unless its user already has limit streams open
+// (its address, for a stream opened before login); limit 0 is no limit.
+func (h *hub) add(st *stream, limit int) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if st.userID != "" {
+		if limit > 0 && len(h.byUser[st.userID]) >= limit {
+			return false
+		}
 		add(h.bySession, st.sessKey, st)
 		add(h.byUser, st.userID, st)
 	} else {
+		if limit > 0 && h.anonBy[st.addr] >= limit {
+			return false
+		}
+		h.anonBy[st.addr]++
 		add(h.byPre, st.pre, st)
 	}
+	return true
 }
 
 func (h *hub) remove(st *stream) {
@@ -89,6 +105,9 @@ func (h *hub) remove(st *stream) {
 		remove(h.byUser, st.userID, st)
 	} else {
 		remove(h.byPre, st.pre, st)
+		if h.anonBy[st.addr]--; h.anonBy[st.addr] <= 0 {
+			delete(h.anonBy, st.addr)
+		}
 	}
 }
 
@@ -139,12 +158,30 @@ func (h *hub) closeAll() {
 
 const preCookie = "chatbus_pre"
 
-// preID is the id of the streams a browser opened before logging in.
-func preID(r *http.Request) string {
-	if c, err := r.Cookie(preCookie); err == nil && len(c.Value) == 26 {
-		return c.Value
+// preID is the id of the streams a browser opened before logging in, if
+// this process issued it: it is signed, so that no one can plant an id in a
+// browser and read its login on a stream of their own.
+func (s *Server) preID(r *http.Request) string {
+	c, err := r.Cookie(preCookie)
+	if err != nil {
+		return ""
 	}
-	return ""
+	id, mac, ok := strings.Cut(c.Value, ".")
+	if !ok || !hmac.Equal([]byte(mac), []byte(s.signPre(id))) {
+		return ""
+	}
+	return c.Value
+}
+
+func (s *Server) newPreID() string {
+	id := rand.Text()
+	return id + "." + s.signPre(id)
+}
+
+func (s *Server) signPre(id string) string {
+	h := hmac.New(sha256.New, s.preKey)
+	h.Write([]byte(id))
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // handleEvents serves a browser's event stream. Before login, the stream
@@ -157,20 +194,45 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if sess := s.session(r); sess != nil {
 		st.sessKey, st.userID = sess.key, s.sessions.user(sess).ID
 	} else {
-		st.pre = preID(r)
+		st.pre = s.preID(r)
 		if st.pre == "" {
-			st.pre = rand.Text()
+			st.pre = s.newPreID()
 			http.SetCookie(w, &http.Cookie{Name: preCookie, Value: st.pre, Path: "/api/", HttpOnly: true,
 				SameSite: http.SameSiteLaxMode, Secure: s.cfg.SecureCookies || r.TLS != nil})
 		}
+	}
+	st.addr = s.addrKey(r)
+	limit := s.cfg.StreamsPerUser
+	if st.userID == "" {
+		limit = s.cfg.StreamsPerAddr
+	}
+	if s.exempt(r) {
+		limit = 0
+	}
+	if !s.hub.add(st, limit) {
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many open event streams (%d); close some tabs", limit))
+		return
+	}
+	defer s.hub.remove(st)
+	// A logout between the session lookup and add would have missed this
+	// stream: look again now that it is registered.
+	if st.userID != "" && !s.sessions.live(st.sessKey) {
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeUnauthenticated, "log in first"))
+		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	rc := http.NewResponseController(w)
-	s.hub.add(st)
-	defer s.hub.remove(st)
+	// A stream opened before login lasts ten minutes: the login page
+	// reconnects if it is still open.
+	var expire <-chan time.Time
+	if st.userID == "" {
+		t := time.NewTimer(10 * time.Minute)
+		defer t.Stop()
+		expire = t.C
+	}
 
 	var id int64
 	write := func(name string, data any) error {
@@ -197,6 +259,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-st.done:
 			return
+		case <-expire:
+			return
 		case ev := <-st.events:
 			if write(ev.name, ev.data) != nil {
 				return
@@ -214,7 +278,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // Deliver pushes a published event to the streams of its user on this
-// frontend, as an SSE event named by its kind.
+// frontend, as an SSE event named by its kind. Only the known kinds pass: a
+// record anyone wrote to the topic must not become arbitrary SSE fields.
 func (s *Server) Deliver(ev chatbus.Event) {
-	s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
+	switch ev.Kind {
+	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
+		if json.Valid(ev.Data) {
+			s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
+		}
+	}
 }

@@ -59,6 +59,9 @@ type webFlags struct {
 	LimitsExempt   []string      `help:"Addresses (CIDR) exempt from rate and connection limits, e.g. 127.0.0.1/32 for a local load test." sep:","`
 	TrustedOrigins []string      `help:"Origins allowed to make cross-origin requests (behind a proxy that rewrites Host), e.g. https://chat.example.com." sep:","`
 	SecureCookies  bool          `help:"Mark cookies Secure though served over HTTP (behind a proxy that ends TLS)."`
+	TrustedProxies []string      `help:"Reverse proxies (CIDR) whose X-Forwarded-For names the client, for rate limits." sep:","`
+	StreamsPerUser int           `help:"Open event streams allowed per user (devices and tabs)." default:"10"`
+	StreamsPerAddr int           `help:"Open event streams allowed per address before login." default:"20"`
 }
 
 type runCmd struct {
@@ -144,6 +147,18 @@ func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger) error {
 	return runFrontend(ctx, log, ln, c.kafkaFlags, c.webFlags)
 }
 
+func prefixes(flag string, cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, cidr := range cidrs {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", flag, cidr, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 func listenHTTP(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -155,6 +170,9 @@ func listenHTTP(addr string) (net.Listener, error) {
 // runFrontend serves the web gateway on ln until ctx is done; it reaches the
 // backend through Kafka only.
 func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+	// A failure to serve stops this frontend's other parts too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	topics, err := kf.topics(false)
 	if err != nil {
 		return err
@@ -168,16 +186,17 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 		return err
 	}
 	defer client.Close()
-	var exempt []netip.Prefix
-	for _, cidr := range wf.LimitsExempt {
-		p, err := netip.ParsePrefix(cidr)
-		if err != nil {
-			return fmt.Errorf("--limits-exempt %q: %w", cidr, err)
-		}
-		exempt = append(exempt, p)
+	exempt, err := prefixes("--limits-exempt", wf.LimitsExempt)
+	if err != nil {
+		return err
+	}
+	proxies, err := prefixes("--trusted-proxies", wf.TrustedProxies)
+	if err != nil {
+		return err
 	}
 	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
-		Exempt: exempt, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies})
+		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
+		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr})
 	if err != nil {
 		return err
 	}
@@ -199,6 +218,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 	log.Info("web gateway listening", "url", "http://"+ln.Addr().String())
 	select {
 	case err = <-serveErr:
+		cancel()
 	case <-ctx.Done():
 	}
 	<-gwDone // event streams are ended, so Shutdown need not wait for them
