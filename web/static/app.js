@@ -107,7 +107,18 @@ function openEvents() {
   stopEvents();
   const es = new EventSource("/api/events");
   state.events = es;
-  es.addEventListener("ready", () => showConn(""));
+  let readies = 0;
+  es.addEventListener("ready", (ev) => {
+    showConn("");
+    const data = JSON.parse(ev.data);
+    if (state.me && !data.authenticated) { showAuth(); return; } // the session ended
+    // After a reconnect, pushes sent meanwhile are lost: load again.
+    if (readies++ > 0 && state.me) {
+      loadRooms();
+      loadFriends();
+      loadMessages(false);
+    }
+  });
   es.addEventListener("login", (ev) => {
     const data = JSON.parse(ev.data);
     if (state.onLogin && data.user) state.onLogin(data.user);
@@ -318,11 +329,13 @@ function enterRoom(r) {
   $("messages").replaceChildren();
   $("send-form").hidden = false;
   for (const li of $("rooms").children) li.classList.toggle("active", li.dataset.roomId == r.roomId);
-  loadMessages(true);
   clearInterval(state.poll);
   // Live delivery comes over the event stream; until it does for every
-  // event, a light poll keeps the open room current.
-  state.poll = setInterval(() => loadMessages(false), 2000);
+  // event, a light poll keeps the open room current — once the first page
+  // is in, so that the two never leave a gap between them.
+  loadMessages(true).then(() => {
+    if (state.room === r) state.poll = setInterval(() => loadMessages(false), 2000);
+  });
   $("send-form").message.focus();
 }
 
@@ -342,8 +355,45 @@ async function loadMessages(first) {
     msgs = (await api("GET", "/api/rooms/" + r.roomId + "/messages" + q)).messages;
   } catch (e) { return; }
   if (state.room !== r) return;
+  if (first) {
+    state.firstSeq = msgs.length ? msgs[0].seq : 0;
+    showEarlier();
+  }
   for (const m of msgs) addMessage(m);
   if (msgs.length > 0 && !first) refreshRoomsSoon();
+}
+
+// showEarlier offers the messages before the first one shown.
+function showEarlier() {
+  const box = $("messages");
+  let btn = $("earlier");
+  if (state.firstSeq > 1) {
+    if (!btn) {
+      btn = el("button", "ghost earlier", "Earlier messages");
+      btn.id = "earlier";
+      btn.type = "button";
+      btn.onclick = loadEarlier;
+    }
+    box.prepend(btn);
+  } else if (btn) {
+    btn.remove();
+  }
+}
+
+async function loadEarlier() {
+  const r = state.room;
+  let msgs;
+  try {
+    msgs = (await api("GET", "/api/rooms/" + r.roomId + "/messages?limit=100&before=" + state.firstSeq)).messages;
+  } catch (e) { sideError(e.message); return; }
+  if (state.room !== r || msgs.length === 0) return;
+  const box = $("messages");
+  const height = box.scrollHeight;
+  const anchor = $("earlier").nextSibling;
+  for (const m of msgs) box.insertBefore(messageEl(m), anchor);
+  state.firstSeq = msgs[0].seq;
+  showEarlier();
+  box.scrollTop += box.scrollHeight - height; // keep what was in view in view
 }
 
 // refreshRoomsSoon reloads the room list (last message, order) at most
@@ -371,6 +421,12 @@ function addMessage(m) {
   const box = $("messages");
   const near = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
   const mine = m.writerId === state.me.userId;
+  box.append(messageEl(m));
+  if (near || mine) box.scrollTop = box.scrollHeight;
+}
+
+function messageEl(m) {
+  const mine = m.writerId === state.me.userId;
   const div = el("div", "msg" + (mine ? " mine" : ""));
   div.dataset.seq = m.seq;
   if (!mine) {
@@ -378,8 +434,7 @@ function addMessage(m) {
     div.append(el("div", "who", w ? w.userName : m.writerId));
   }
   div.append(el("div", "bubble", m.message), el("div", "time", timeOf(m.createdAt)));
-  box.append(div);
-  if (near || mine) box.scrollTop = box.scrollHeight;
+  return div;
 }
 
 $("send-form").onsubmit = async (ev) => {
