@@ -424,7 +424,9 @@ func readSSE(r io.Reader, out chan<- sseEvent, stop <-chan struct{}) {
 		line = strings.TrimRight(line, "\r\n")
 		switch {
 		case line == "":
-			if pending {
+			// As the SSE spec says, a block without data (a "retry:"
+			// alone) dispatches no event.
+			if pending && data != nil {
 				ev.Data = strings.Join(data, "\n")
 				if !emit(ev) {
 					return

@@ -248,6 +248,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	}
 	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n") // browsers reconnect after 2 s
 	if err := write("ready", map[string]any{"authenticated": st.userID != "", "userId": st.userID}); err != nil {
 		return
 	}
