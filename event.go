@@ -10,6 +10,9 @@ const (
 	EventFriend = "friend" // someone added you as a friend; Data is a Friend (them)
 	EventRoom   = "room"   // you are in a new room; Data is the Room
 	EventStatus = "status" // a friend changed their status message; Data is a Friend
+	// EventMessage is a room event: a message was posted; Data is the
+	// Message, To the room's members when it was committed.
+	EventMessage = "message"
 )
 
 // Event is news for one user. It is saved in the same transaction as the
@@ -18,7 +21,9 @@ const (
 type Event struct {
 	ID     int64           `json:"-"` // its place in the outbox
 	Kind   string          `json:"kind"`
-	UserID string          `json:"userId"` // whom it is for
+	UserID string          `json:"userId,omitempty"` // whom a user event is for
+	RoomID int64           `json:"roomId,omitempty"` // the room of a room event …
+	To     []string        `json:"to,omitempty"`     // … and whom it is for
 	Data   json.RawMessage `json:"data"`
 }
 

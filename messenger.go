@@ -417,8 +417,22 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 				return first, err // the first result of a resend, or a failure
 			}
 		}
-		return tx.InsertMessage(ctx, Message{RoomID: req.RoomID, WriterID: writer,
+		msg, err := tx.InsertMessage(ctx, Message{RoomID: req.RoomID, WriterID: writer,
 			Message: req.Message, CreatedAt: m.Now(), ClientMsgID: req.ClientMsgID})
+		if err != nil {
+			return Message{}, err
+		}
+		// The members now are those who get it, live.
+		members, err := tx.RoomMembers(ctx, req.RoomID)
+		if err != nil {
+			return Message{}, err
+		}
+		ev, err := newEvent(EventMessage, "", msg)
+		if err != nil {
+			return Message{}, err
+		}
+		ev.RoomID, ev.To = req.RoomID, members
+		return msg, tx.InsertEvents(ctx, []Event{ev})
 	})
 }
 

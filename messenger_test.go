@@ -1296,4 +1296,17 @@ func TestEvents(t *testing.T) {
 	if len(got) != 1 || !strings.HasPrefix(got[0], `status a {"userId":"b"`) || !strings.Contains(got[0], `"userStatus":"busy"`) {
 		t.Fatalf("events of a status change: %v", got)
 	}
+
+	// A message is a room event for the room's members; a resend is not.
+	for range 2 {
+		if _, err := e.m.PostMessage(ctx, chatbus.PostMessage{RoomID: r.ID, WriterID: "a", Message: "hi", ClientMsgID: "m1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var evs []chatbus.Event
+	e.store.View(ctx, func(tx chatbus.Tx) (err error) { evs, err = tx.PendingEvents(ctx, 10); return err })
+	if len(evs) != 1 || evs[0].Kind != chatbus.EventMessage || evs[0].RoomID != r.ID || strings.Join(evs[0].To, ",") != "a,b" ||
+		!strings.Contains(string(evs[0].Data), `"seq":1`) {
+		t.Fatalf("events of a message: %+v", evs)
+	}
 }

@@ -63,6 +63,8 @@ type Tx interface {
 	// PruneOutcomes deletes outcomes saved before a time; it returns how many.
 	PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
 
+	// RoomMembers lists the ids of a room's members, in the room's order.
+	RoomMembers(ctx context.Context, roomID int64) ([]string, error)
 	// Followers lists the users who have userID on their friend list.
 	Followers(ctx context.Context, userID string) ([]string, error)
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,8 +13,9 @@ import (
 	"github.com/chatbus/chatbus"
 )
 
-// Relay publishes the outbox's events to the user events topic, in order,
-// and deletes them once the broker has them: every committed event is
+// Relay publishes the outbox's events, in order — user events to the user
+// events topic keyed by user, room events to the room events topic keyed by
+// room — and deletes them once the broker has them: every committed event is
 // published at least once (again, after a crash between the two steps).
 type Relay struct {
 	store  chatbus.Store
@@ -84,6 +86,9 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 			return 0, err
 		}
 		recs[i] = &kgo.Record{Topic: r.topics.UserEvents(), Key: []byte(ev.UserID), Value: value}
+		if ev.RoomID != 0 {
+			recs[i].Topic, recs[i].Key = r.topics.RoomEvents(), []byte(strconv.FormatInt(ev.RoomID, 10))
+		}
 	}
 	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, err
@@ -92,12 +97,12 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, last) })
 }
 
-// ReadEvents delivers the user events published from now on to sink, until
-// ctx is done. Every frontend reads them all, outside any group, and pushes
-// those of the users connected to it.
+// ReadEvents delivers the user and room events published from now on to
+// sink, until ctx is done. Every frontend reads them all, outside any group,
+// and pushes those of the users connected to it.
 func ReadEvents(ctx context.Context, conn Conn, topics Topics, sink chatbus.EventSink) error {
 	cl, err := kgo.NewClient(append(conn.Opts(),
-		kgo.ConsumeTopics(topics.UserEvents()),
+		kgo.ConsumeTopics(topics.UserEvents(), topics.RoomEvents()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().UnixMilli())),
 	)...)
 	if err != nil {
@@ -116,7 +121,7 @@ func ReadEvents(ctx context.Context, conn Conn, topics Topics, sink chatbus.Even
 		fetches.EachError(func(t string, p int32, err error) { log.Warn("fetch events", "topic", t, "partition", p, "err", err) })
 		fetches.EachRecord(func(rec *kgo.Record) {
 			var ev chatbus.Event
-			if err := json.Unmarshal(rec.Value, &ev); err != nil || ev.UserID == "" {
+			if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {
 				log.Warn("an unreadable event", "topic", rec.Topic, "offset", rec.Offset)
 				return
 			}

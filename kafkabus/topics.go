@@ -38,6 +38,9 @@ var (
 	// UserEventsName is the topic of events for users (pushes), keyed by
 	// the user they are for.
 	UserEventsName = "user-events"
+	// RoomEventsName is the topic of room events (messages), keyed by room,
+	// so that each room has one order.
+	RoomEventsName = "room-events"
 )
 
 // Topics names the topics under a prefix and sets how they are created.
@@ -76,6 +79,9 @@ func (t Topics) Name(base string) string { return t.Prefix + base }
 // Request and Response return an operation's full topic names.
 func (t Topics) Request(op Operation) string  { return t.Name(op.Request) }
 func (t Topics) Response(op Operation) string { return t.Name(op.Response) }
+
+// RoomEvents returns the room events topic's full name.
+func (t Topics) RoomEvents() string { return t.Name(RoomEventsName) }
 
 // UserEvents returns the user events topic's full name.
 func (t Topics) UserEvents() string { return t.Name(UserEventsName) }
@@ -126,6 +132,7 @@ func (t Topics) Specs() []TopicSpec {
 	add(DeadLetterName, 1, keep(max(retention, 30*24*time.Hour)))
 	// Pushes are news: a day is plenty.
 	add(UserEventsName, 4, keep(min(retention, 24*time.Hour)))
+	add(RoomEventsName, 4, keep(min(retention, 24*time.Hour)))
 	return specs
 }
 

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -388,6 +389,23 @@ func (t *Tx) PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
 	return res.RowsAffected()
 }
 
+func (t *Tx) RoomMembers(ctx context.Context, roomID int64) ([]string, error) {
+	rows, err := t.query(ctx, `SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY position, user_id`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 func (t *Tx) Followers(ctx context.Context, userID string) ([]string, error) {
 	rows, err := t.query(ctx, `SELECT user_id FROM friends WHERE friend_id = $1 ORDER BY user_id`, userID)
 	if err != nil {
@@ -408,8 +426,12 @@ func (t *Tx) Followers(ctx context.Context, userID string) ([]string, error) {
 func (t *Tx) InsertEvents(ctx context.Context, evs []chatbus.Event) error {
 	now := ms(time.Now())
 	for _, ev := range evs {
-		if _, err := t.exec(ctx, `INSERT INTO outbox (kind, user_id, data, created_at) VALUES ($1, $2, $3, $4)`,
-			ev.Kind, ev.UserID, string(ev.Data), now); err != nil {
+		to, err := json.Marshal(ev.To)
+		if err != nil {
+			return err
+		}
+		if _, err := t.exec(ctx, `INSERT INTO outbox (kind, user_id, room_id, recipients, data, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+			ev.Kind, ev.UserID, ev.RoomID, string(to), string(ev.Data), now); err != nil {
 			return err
 		}
 	}
@@ -417,7 +439,7 @@ func (t *Tx) InsertEvents(ctx context.Context, evs []chatbus.Event) error {
 }
 
 func (t *Tx) PendingEvents(ctx context.Context, limit int) ([]chatbus.Event, error) {
-	rows, err := t.query(ctx, `SELECT id, kind, user_id, data FROM outbox ORDER BY id LIMIT $1`, limit)
+	rows, err := t.query(ctx, `SELECT id, kind, user_id, room_id, recipients, data FROM outbox ORDER BY id LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -425,9 +447,12 @@ func (t *Tx) PendingEvents(ctx context.Context, limit int) ([]chatbus.Event, err
 	var out []chatbus.Event
 	for rows.Next() {
 		var ev chatbus.Event
-		var data string
-		if err := rows.Scan(&ev.ID, &ev.Kind, &ev.UserID, &data); err != nil {
+		var to, data string
+		if err := rows.Scan(&ev.ID, &ev.Kind, &ev.UserID, &ev.RoomID, &to, &data); err != nil {
 			return nil, err
+		}
+		if err := json.Unmarshal([]byte(to), &ev.To); err != nil {
+			return nil, fmt.Errorf("outbox event %d: %w", ev.ID, err)
 		}
 		ev.Data = []byte(data)
 		out = append(out, ev)

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"Messages", testMessages},
 		{"Outcomes", testOutcomes},
 		{"Followers", testFollowers},
+		{"RoomMembers", testRoomMembers},
 		{"Outbox", testOutbox},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
 		{"UpdateCancelled", testUpdateCancelled},
@@ -1276,7 +1277,8 @@ func testOutbox(t *testing.T, s chatbus.Store) {
 		return chatbus.Event{Kind: kind, UserID: user, Data: []byte(fmt.Sprintf(`{"n":%d}`, n))}
 	}
 	update(t, s, func(tx chatbus.Tx) error {
-		return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "a", 1), ev("room", "b", 2)})
+		roomEv := chatbus.Event{Kind: "message", RoomID: 7, To: []string{"a", "b"}, Data: []byte(`{"n":2}`)}
+		return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "a", 1), roomEv})
 	})
 	// An event saved by a transaction that fails is not there.
 	err := tryUpdate(t, s, func(tx chatbus.Tx) error {
@@ -1289,7 +1291,8 @@ func testOutbox(t *testing.T, s chatbus.Store) {
 	update(t, s, func(tx chatbus.Tx) error { return tx.InsertEvents(ctx, []chatbus.Event{ev("status", "c", 3)}) })
 
 	all := pending(10)
-	if len(all) != 3 || all[0].Kind != "friend" || all[1].UserID != "b" || all[2].Kind != "status" ||
+	if len(all) != 3 || all[0].Kind != "friend" || all[0].RoomID != 0 || all[0].To != nil || all[1].RoomID != 7 ||
+		diff([]string{"a", "b"}, all[1].To) != "" || all[1].UserID != "" || all[2].Kind != "status" ||
 		string(all[2].Data) != `{"n":3}` || !(all[0].ID < all[1].ID && all[1].ID < all[2].ID) {
 		t.Fatalf("pending events: %+v", all)
 	}
@@ -1305,5 +1308,18 @@ func testOutbox(t *testing.T, s chatbus.Store) {
 	update(t, s, func(tx chatbus.Tx) error { return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "d", 4)}) })
 	if left := pending(10); len(left) != 1 || left[0].ID <= all[2].ID {
 		t.Fatalf("a new event after deletes: %+v", left)
+	}
+}
+
+func testRoomMembers(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	addUsers(t, s, "a", "b", "c")
+	id := addRoom(t, s, "g", false, t0, "c", "a", "b")
+	got := get(t, s, func(tx chatbus.Tx) ([]string, error) { return tx.RoomMembers(ctx, id) })
+	if d := diff([]string{"c", "a", "b"}, got); d != "" {
+		t.Errorf("members in the room's order (-want +got):\n%s", d)
+	}
+	if got := get(t, s, func(tx chatbus.Tx) ([]string, error) { return tx.RoomMembers(ctx, id+100) }); len(got) != 0 {
+		t.Errorf("members of a missing room: %v", got)
 	}
 }

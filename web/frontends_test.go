@@ -118,5 +118,13 @@ func TestPushes(t *testing.T) {
 	if data := eventData(t, ev); ev.Name != "status" || data["userId"] != "bob" || data["userStatus"] != "busy" {
 		t.Fatalf("alice got %s %v, want bob's status", ev.Name, data)
 	}
+	// A message reaches both members, live, on their own frontends.
+	bob.post(room, "live!")
+	for _, s := range []*eventStream{bobEvents, aliceEvents} {
+		ev = s.next(5 * time.Second)
+		if data := eventData(t, ev); ev.Name != "message" || data["message"] != "live!" || data["writerId"] != "bob" || num(t, data["seq"], "seq") != 1 {
+			t.Fatalf("got %s %v, want bob's message", ev.Name, data)
+		}
+	}
 	carolEvents.quiet(300 * time.Millisecond)
 }

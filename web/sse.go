@@ -282,10 +282,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // frontend, as an SSE event named by its kind. Only the known kinds pass: a
 // record anyone wrote to the topic must not become arbitrary SSE fields.
 func (s *Server) Deliver(ev chatbus.Event) {
+	if !json.Valid(ev.Data) {
+		return
+	}
 	switch ev.Kind {
 	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
-		if json.Valid(ev.Data) {
-			s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
+		s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
+	case chatbus.EventMessage:
+		for _, id := range ev.To {
+			s.hub.sendUser(id, ev.Kind, ev.Data)
 		}
 	}
 }

@@ -3,7 +3,9 @@
 CREATE TABLE outbox (
 	id         INTEGER PRIMARY KEY AUTOINCREMENT,
 	kind       TEXT NOT NULL,
-	user_id    TEXT NOT NULL,
+	user_id    TEXT NOT NULL,    -- a user event's user, or ''
+	room_id    INTEGER NOT NULL, -- a room event's room, or 0
+	recipients TEXT NOT NULL,    -- a room event's members, a JSON list
 	data       TEXT NOT NULL,
 	created_at INTEGER NOT NULL
 );

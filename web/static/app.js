@@ -329,18 +329,13 @@ function enterRoom(r) {
   $("messages").replaceChildren();
   $("send-form").hidden = false;
   for (const li of $("rooms").children) li.classList.toggle("active", li.dataset.roomId == r.roomId);
-  clearInterval(state.poll);
-  // Live delivery comes over the event stream; until it does for every
-  // event, a light poll keeps the open room current — once the first page
-  // is in, so that the two never leave a gap between them.
-  loadMessages(true).then(() => {
-    if (state.room === r) state.poll = setInterval(() => loadMessages(false), 2000);
-  });
+  // New messages come live on the event stream (onMessage); a message that
+  // comes before the first page is in waits for it.
+  state.loading = loadMessages(true);
   $("send-form").message.focus();
 }
 
 function leaveRoom() {
-  clearInterval(state.poll);
   state.room = null;
   $("app").classList.remove("in-room");
 }
@@ -403,9 +398,12 @@ function refreshRoomsSoon() {
   state.roomsTimer = setTimeout(() => { state.roomsTimer = null; loadRooms(); }, 1000);
 }
 
-function onMessage(m) {
-  if (state.room && m.roomId === state.room.roomId) addMessage(m);
-  else loadRooms();
+async function onMessage(m) {
+  refreshRoomsSoon();
+  if (!state.room || m.roomId !== state.room.roomId) return;
+  await state.loading;
+  if (m.seq === state.lastSeq + 1) addMessage(m);
+  else if (m.seq > state.lastSeq) loadMessages(false); // fill the gap, in order
 }
 
 // randomId names a message so that a resend of it is not saved twice
@@ -445,9 +443,8 @@ $("send-form").onsubmit = async (ev) => {
   const clientMsgId = randomId();
   ta.value = "";
   try {
-    await api("POST", "/api/rooms/" + state.room.roomId + "/messages", { message: text, clientMsgId });
-    // Load rather than add: messages of others may have come before ours.
-    loadMessages(false);
+    const res = await api("POST", "/api/rooms/" + state.room.roomId + "/messages", { message: text, clientMsgId });
+    onMessage(res.message); // in order: a gap before it is filled first
   } catch (e) {
     ta.value = text;
     sideError(e.message);
