@@ -1,0 +1,66 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/sqlite"
+	"github.com/chatbus/chatbus/web"
+)
+
+// BenchmarkChatSendToReceive measures one message's trip, one at a time:
+// POST /api/rooms/{id}/messages by Alice → Kafka → backend (SQLite, the
+// outbox) → relay → room-events → the gateway → Bob's event stream.
+//
+//	go test -run '^$' -bench ChatSendToReceive ./web/
+func BenchmarkChatSendToReceive(b *testing.B) {
+	conn, topics := startBroker(b)
+	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "chatbus.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { store.Close() })
+	m := chatbus.NewMessenger(store, chatbus.NewHasher(fastHash, 4))
+	relay, err := kafkabus.NewRelay(conn, topics, store)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Wrote = relay.Poke
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	go relay.Run(ctx)
+	startBackend(b, conn, topics, m)
+	e := newEnv(b, web.Config{Service: newKafkaClient(b, conn, topics, 20*time.Second)})
+	go kafkabus.ReadEvents(ctx, conn, topics, e.gw)
+	e.signUp("alice")
+	e.signUp("bob")
+	alice, bob := e.loggedIn("alice"), e.loggedIn("bob")
+	alice.befriend("bob")
+	room := alice.openRoom("", "bob")
+	s := bob.events()
+	s.ready()
+	time.Sleep(200 * time.Millisecond) // the gateway's event reader is at the end of the topics
+
+	var lat []time.Duration
+	i := 0
+	for b.Loop() {
+		i++
+		t0 := time.Now()
+		alice.post(room, fmt.Sprint("m", i))
+		for {
+			if ev := s.next(10 * time.Second); ev.Name == "message" {
+				break
+			}
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
