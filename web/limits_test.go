@@ -74,3 +74,18 @@ func TestSignUpRateLimit(t *testing.T) {
 		t.Error("no Retry-After")
 	}
 }
+
+// TestMethodNotAllowed: a known path called with another method is 405 with
+// Allow, in the API's error JSON; an unknown path is 404.
+func TestMethodNotAllowed(t *testing.T) {
+	e := newEnv(t, web.Config{})
+	b := e.browser()
+	for path, allow := range map[string]string{"/api/events": "GET", "/api/logout": "POST", "/api/friends": "GET, POST", "/api/me/status": "PUT"} {
+		r := b.do("DELETE", path, nil)
+		wantError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
+		if got := r.Header.Get("Allow"); got != allow {
+			t.Errorf("DELETE %s: Allow %q, want %q", path, got, allow)
+		}
+	}
+	wantError(t, b.do("GET", "/api/nothing-here", nil), http.StatusNotFound, "not_found")
+}

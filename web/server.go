@@ -8,10 +8,14 @@ package web
 import (
 	"context"
 	"embed"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"crypto/rand"
@@ -111,9 +115,36 @@ func New(cfg Config) (*Server, error) {
 	// An expired session's streams end with it.
 	s.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, s.hub.closeSession)
 
+	// Routes are grouped by path, so that a known path called with another
+	// method is answered 405 with Allow, not 404.
 	mux := http.NewServeMux()
+	byPath := map[string]map[string]http.HandlerFunc{}
+	var paths []string
 	for _, rt := range s.routes() {
-		mux.HandleFunc(rt.pattern, rt.handler)
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		if byPath[path] == nil {
+			byPath[path] = map[string]http.HandlerFunc{}
+			paths = append(paths, path)
+		}
+		byPath[path][method] = rt.handler
+	}
+	for _, path := range paths {
+		handlers := byPath[path]
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			method := r.Method
+			if method == http.MethodHead {
+				method = http.MethodGet
+			}
+			if h := handlers[method]; h != nil {
+				h(w, r)
+				return
+			}
+			allow := slices.Sorted(maps.Keys(handlers))
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			var body errorBody
+			body.Error.Code, body.Error.Message = "method_not_allowed", fmt.Sprintf("%s takes %s", path, strings.Join(allow, ", "))
+			writeJSON(w, http.StatusMethodNotAllowed, body)
+		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, chatbus.Errorf(chatbus.CodeNotFound, "no API call %s %s", r.Method, r.URL.Path))
