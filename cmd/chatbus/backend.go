@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/sqlite"
+)
+
+// topics builds the topic settings from the flags.
+func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
+	t := kafkabus.Topics{Prefix: f.TopicPrefix, Replication: f.Replication, Retention: f.Retention,
+		SecretRetention: f.SecretRetention, Partitions: map[string]int32{}}
+	if t.Replication == 0 && embedded {
+		t.Replication = 1
+	} // else 0: ensureTopics takes min(3, the cluster's brokers)
+	known := map[string]bool{}
+	for _, spec := range (kafkabus.Topics{}).Specs() {
+		known[spec.Name] = true
+	}
+	for _, p := range f.Partitions {
+		name, n, ok := strings.Cut(p, "=")
+		var count int32
+		if _, err := fmt.Sscan(n, &count); !ok || err != nil || count < 1 {
+			return t, fmt.Errorf("--partitions %q: want topic=count with count ≥ 1", p)
+		}
+		if !known[name] {
+			return t, fmt.Errorf("--partitions %q: no topic %q (name it without the prefix, e.g. user-add-chat-request)", p, name)
+		}
+		t.Partitions[name] = count
+	}
+	return t, nil
+}
+
+// runBackend opens the store, makes sure the topics exist and serves
+// requests until ctx is done.
+func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaFlags, bf backendFlags, embedded bool) error {
+	topics, err := kf.topics(embedded)
+	if err != nil {
+		return err
+	}
+	conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID, Logger: log}
+	if err := ensureTopics(ctx, conn, topics); err != nil {
+		return err
+	}
+
+	dbPath := bf.DB
+	if dbPath == "" {
+		dbPath = filepath.Join(dataDir, "chatbus.db")
+	}
+	store, err := sqlite.Open(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info("database open", "path", dbPath)
+
+	parallel := bf.HashParallel
+	if parallel <= 0 {
+		parallel = 2 * runtime.GOMAXPROCS(0)
+	}
+	svc := chatbus.NewMessenger(store, chatbus.NewHasher(chatbus.DefaultArgon2, parallel))
+	// The relay publishes the events each write saves in the outbox.
+	relay, err := kafkabus.NewRelay(conn, topics, store)
+	if err != nil {
+		return err
+	}
+	svc.Wrote = relay.Poke
+	relayDone := make(chan struct{})
+	go func() { relay.Run(ctx); close(relayDone) }()
+	defer func() { <-relayDone }()
+	// Idempotency records must outlive every request that may be delivered
+	// again: those still in the topics.
+	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)
+
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, Timeout: bf.Timeout}, svc)
+	if err != nil {
+		return err
+	}
+	log.Info("backend serving", "group", bf.Group, "brokers", strings.Join(kf.Brokers, ","))
+	err = srv.Run(ctx)
+	log.Info("backend stopped")
+	return err
+}
+
+func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topics) error {
+	cl, err := kgo.NewClient(conn.Opts()...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	if topics.Replication == 0 {
+		brokers, err := adm.ListBrokers(ctx)
+		if err != nil {
+			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
+		}
+		topics.Replication = int16(min(3, len(brokers)))
+	}
+	if err := kafkabus.EnsureTopics(ctx, adm, topics.Specs()); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
+		}
+		return err
+	}
+	return nil
+}
+
+// pruneOutcomes deletes, hourly, the idempotency records older than age.
+func pruneOutcomes(ctx context.Context, log *slog.Logger, m *chatbus.Messenger, age time.Duration) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := m.PruneOutcomes(ctx, age)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("prune idempotency records", "err", err)
+		} else if n > 0 {
+			log.Info("pruned idempotency records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/web"
+)
+
+func prefixes(flag string, cidrs []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, cidr := range cidrs {
+		p, err := netip.ParsePrefix(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", flag, cidr, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func listenHTTP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("the web gateway cannot listen on %s (choose another with --http-addr): %w", addr, err)
+	}
+	return ln, nil
+}
+
+// runFrontend serves the web gateway on ln until ctx is done; it reaches the
+// backend through Kafka only.
+func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+	// A failure to serve stops this frontend's other parts too.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	topics, err := kf.topics(false)
+	if err != nil {
+		return err
+	}
+	client, err := kafkabus.NewClient(kafkabus.ClientConfig{
+		Conn:    kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-frontend", Logger: log},
+		Topics:  topics,
+		Timeout: wf.RequestTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	exempt, err := prefixes("--limits-exempt", wf.LimitsExempt)
+	if err != nil {
+		return err
+	}
+	proxies, err := prefixes("--trusted-proxies", wf.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
+		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
+		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	gwDone := make(chan struct{})
+	go func() { gw.Run(ctx); close(gwDone) }()
+	eventsDone := make(chan struct{})
+	go func() {
+		defer close(eventsDone)
+		conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log}
+		if err := kafkabus.ReadEvents(ctx, conn, topics, gw); err != nil {
+			log.Error("read events", "err", err)
+		}
+	}()
+	defer func() { <-eventsDone }()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("web gateway listening", "url", "http://"+ln.Addr().String())
+	select {
+	case err = <-serveErr:
+		cancel()
+	case <-ctx.Done():
+	}
+	<-gwDone // event streams are ended, so Shutdown need not wait for them
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if serr := srv.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
+	}
+	log.Info("web gateway stopped")
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
