@@ -390,24 +390,16 @@ func (t *Tx) PruneOutcomes(ctx context.Context, before time.Time) (int64, error)
 }
 
 func (t *Tx) RoomMembers(ctx context.Context, roomID int64) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY position, user_id`, roomID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return t.ids(ctx, `SELECT user_id FROM room_members WHERE room_id = $1 ORDER BY position, user_id`, roomID)
 }
 
 func (t *Tx) Followers(ctx context.Context, userID string) ([]string, error) {
-	rows, err := t.query(ctx, `SELECT user_id FROM friends WHERE friend_id = $1 ORDER BY user_id`, userID)
+	return t.ids(ctx, `SELECT user_id FROM friends WHERE friend_id = $1 ORDER BY user_id`, userID)
+}
+
+// ids runs a query of one text column and returns its values.
+func (t *Tx) ids(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := t.query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}

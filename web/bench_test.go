@@ -3,14 +3,11 @@ package web_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/kafkabus"
-	"github.com/chatbus/chatbus/sqlite"
 	"github.com/chatbus/chatbus/web"
 )
 
@@ -21,21 +18,9 @@ import (
 //	go test -run '^$' -bench ChatSendToReceive ./web/
 func BenchmarkChatSendToReceive(b *testing.B) {
 	conn, topics := startBroker(b)
-	store, err := sqlite.Open(context.Background(), filepath.Join(b.TempDir(), "chatbus.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { store.Close() })
-	m := chatbus.NewMessenger(store, chatbus.NewHasher(fastHash, 4))
-	relay, err := kafkabus.NewRelay(conn, topics, store)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m.Wrote = relay.Poke
+	startBackendWithRelay(b, conn, topics)
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
-	go relay.Run(ctx)
-	startBackend(b, conn, topics, m)
 	e := newEnv(b, web.Config{Service: newKafkaClient(b, conn, topics, 20*time.Second)})
 	go kafkabus.ReadEvents(ctx, conn, topics, e.gw)
 	e.signUp("alice")

@@ -65,22 +65,9 @@ func TestTwoFrontends(t *testing.T) {
 // Alice hears that Bob changed his status; Carol hears nothing.
 func TestPushes(t *testing.T) {
 	conn, topics := startBroker(t)
-	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "chatbus.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	m := chatbus.NewMessenger(store, chatbus.NewHasher(fastHash, 4))
-	relay, err := kafkabus.NewRelay(conn, topics, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Wrote = relay.Poke
+	startBackendWithRelay(t, conn, topics)
 	ctx, cancel := context.WithCancel(context.Background())
-	relayDone := make(chan struct{})
-	go func() { relay.Run(ctx); close(relayDone) }()
-	t.Cleanup(func() { cancel(); <-relayDone })
-	startBackend(t, conn, topics, m)
+	t.Cleanup(cancel)
 
 	// Two frontends, each reading the events.
 	var envs []*env
@@ -127,4 +114,26 @@ func TestPushes(t *testing.T) {
 		}
 	}
 	carolEvents.quiet(300 * time.Millisecond)
+}
+
+// startBackendWithRelay runs a backend over a real SQLite store with the
+// relay that publishes its outbox, as `chatbus backend` does.
+func startBackendWithRelay(t testing.TB, conn kafkabus.Conn, topics kafkabus.Topics) {
+	t.Helper()
+	store, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "chatbus.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	m := chatbus.NewMessenger(store, chatbus.NewHasher(fastHash, 4))
+	relay, err := kafkabus.NewRelay(conn, topics, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Wrote = relay.Poke
+	ctx, cancel := context.WithCancel(context.Background())
+	relayDone := make(chan struct{})
+	go func() { relay.Run(ctx); close(relayDone) }()
+	t.Cleanup(func() { cancel(); <-relayDone })
+	startBackend(t, conn, topics, m)
 }
