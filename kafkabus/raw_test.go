@@ -262,9 +262,9 @@ func (s *system) topicsOf(requests bool) []string {
 	return out
 }
 
-// TestSignUpThenLoginBackToBack: a sign-up and a login produced at once,
-// without waiting for the first reply — as two kcat commands in a row do —
-// log in, though the two topics are not ordered with each other.
+// TestSignUpThenLoginBackToBack: a sign-up and a login produced one after
+// the other, without waiting for the first reply — as two kcat commands in a
+// row do — log in, though the two topics are not ordered with each other.
 func TestSignUpThenLoginBackToBack(t *testing.T) {
 	s := startSystem(t)
 	r := newRawCaller(t, s)
@@ -275,9 +275,10 @@ func TestSignUpThenLoginBackToBack(t *testing.T) {
 			Value: []byte(`{"userId":"` + id + `","userPw":"1234","email":"` + id + `@x.io","userName":"U"}`)}
 		login := &kgo.Record{Topic: s.topics.Request(kafkabus.OpLogin), Key: []byte(id),
 			Value: []byte(`{"userId":"` + id + `","userPw":"1234"}`)}
-		r.cl.Produce(ctx, signup, nil)
-		if err := r.cl.ProduceSync(ctx, login).FirstErr(); err != nil {
-			t.Fatal(err)
+		for _, rec := range []*kgo.Record{signup, login} {
+			if err := r.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for range 2 { // the two replies, in either order
 			rec := r.read("")

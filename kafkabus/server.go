@@ -123,6 +123,9 @@ func (s *Server) Run(ctx context.Context) error {
 		fetches.EachError(func(topic string, p int32, err error) {
 			s.log.Warn("fetch", "topic", topic, "partition", p, "err", err)
 		})
+		// Sign-ups are registered before any record of the poll is handed
+		// out, so that a login in the same poll waits for its sign-up.
+		fetches.EachPartition(func(p kgo.FetchTopicPartition) { s.holdSignUps(p.Topic, p.Partition, p.Records) })
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 			s.dispatch(p.Topic, p.Partition, p.Records)
 		})
@@ -170,6 +173,7 @@ func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.assigned[tp] {
+		s.served(records...) // not ours: they hold no login back
 		return
 	}
 	w := s.workers[tp]
@@ -177,11 +181,6 @@ func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) 
 		w = &worker{tp: tp, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 		s.workers[tp] = w
 		go s.runWorker(w)
-	}
-	if topic == s.cfg.Topics.Request(OpSignUp) {
-		for _, r := range records {
-			s.signups.add(normalKey(r.Key))
-		}
 	}
 	w.mu.Lock()
 	w.queue = append(w.queue, records...)
@@ -193,6 +192,22 @@ func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) 
 	select {
 	case w.wake <- struct{}{}:
 	default:
+	}
+}
+
+// holdSignUps registers the sign-ups among records of an assigned
+// partition as pending, until they are served (or dropped).
+func (s *Server) holdSignUps(topic string, partition int32, records []*kgo.Record) {
+	if topic != s.cfg.Topics.Request(OpSignUp) {
+		return
+	}
+	s.mu.Lock()
+	assigned := s.assigned[topicPartition{topic, partition}]
+	s.mu.Unlock()
+	if assigned {
+		for _, r := range records {
+			s.signups.add(normalKey(r.Key))
+		}
 	}
 }
 
