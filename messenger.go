@@ -40,19 +40,35 @@ func WithIdempotencyKey(ctx context.Context, key string) context.Context {
 	return context.WithValue(ctx, idempotencyKey{}, key)
 }
 
+// outcomeKey is the key of op's saved result under ctx's idempotency key,
+// "" when ctx has none.
+func outcomeKey(ctx context.Context, op string) string {
+	key, _ := ctx.Value(idempotencyKey{}).(string)
+	if key == "" {
+		return ""
+	}
+	return op + "/" + key
+}
+
+// savedOutcome reads into out the result saved under key; ok tells whether
+// there was one.
+func savedOutcome(ctx context.Context, tx Tx, key string, out any) (ok bool, err error) {
+	saved, err := tx.Outcome(ctx, key)
+	if ErrorCode(err) == CodeNotFound {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(saved, out)
+}
+
 // update runs fn in a write transaction, at most once per idempotency key.
 func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T, error)) (T, error) {
-	key, _ := ctx.Value(idempotencyKey{}).(string)
-	if key != "" {
-		key = op + "/" + key
-	}
+	key := outcomeKey(ctx, op)
 	var out T
 	err := m.store.Update(ctx, func(tx Tx) error {
 		if key != "" {
-			saved, err := tx.Outcome(ctx, key)
-			if err == nil {
-				return json.Unmarshal(saved, &out)
-			} else if ErrorCode(err) != CodeNotFound {
+			if ok, err := savedOutcome(ctx, tx, key, &out); ok || err != nil {
 				return err
 			}
 		}
@@ -74,19 +90,13 @@ func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T,
 
 // replay returns the saved result of op under ctx's idempotency key, if any.
 func replay[T any](ctx context.Context, m *Messenger, op string) (out T, ok bool, err error) {
-	key, _ := ctx.Value(idempotencyKey{}).(string)
+	key := outcomeKey(ctx, op)
 	if key == "" {
 		return out, false, nil
 	}
-	err = m.store.View(ctx, func(tx Tx) error {
-		saved, err := tx.Outcome(ctx, op+"/"+key)
-		if ErrorCode(err) == CodeNotFound {
-			return nil
-		} else if err != nil {
-			return err
-		}
-		ok = true
-		return json.Unmarshal(saved, &out)
+	err = m.store.View(ctx, func(tx Tx) (err error) {
+		ok, err = savedOutcome(ctx, tx, key, &out)
+		return err
 	})
 	return out, ok, err
 }
