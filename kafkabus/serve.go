@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"time"
@@ -27,7 +28,11 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 	op := s.byTopic[r.Topic]
 	corrID := header(r, HeaderCorrelationID)
 	key := idempotencyKey(r, corrID)
-	log := s.log.With("op", op.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "correlationId", corrID)
+	// The record's logger is made only when there is something to log:
+	// this is the path of every request.
+	log := func() *slog.Logger {
+		return s.log.With("op", op.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "correlationId", corrID)
+	}
 
 	// A request that fails for an internal reason is tried again with
 	// backoff for RetryFor, stalling only its own partition.
@@ -38,7 +43,7 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		if chatbus.ErrorCode(a.err) != chatbus.CodeInternal || time.Now().Add(backoff).After(deadline) {
 			break
 		}
-		log.Warn("request failed; retrying", "err", a.err, "try", try)
+		log().Warn("request failed; retrying", "err", a.err, "try", try)
 		select {
 		case <-quit:
 			return nil, false
@@ -49,10 +54,10 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		backoff = min(2*backoff, 5*time.Second)
 	}
 	if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
-		log.Error("request failed; dead-lettered", "err", a.err)
+		log().Error("request failed; dead-lettered", "err", a.err)
 		a.poison = true
 	} else if a.poison {
-		log.Warn("unusable request; dead-lettered", "err", a.err)
+		log().Warn("unusable request; dead-lettered", "err", a.err)
 	}
 
 	value, err := encodeReply(a)
@@ -63,11 +68,11 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		}
 		a.err = chatbus.Errorf(chatbus.CodeInternal, "the reply would be %d bytes, more than the %d a reply may hold", len(value), MaxReplyBytes)
 		a.reply = &Status{}
-		log.Error("reply too large", "bytes", len(value))
+		log().Error("reply too large", "bytes", len(value))
 		value, err = encodeReply(a)
 	}
 	if err != nil {
-		log.Error("encode reply", "err", err)
+		log().Error("encode reply", "err", err)
 		a.err, a.poison = err, true
 		value, _ = encodeReply(answer{reply: &Status{}, err: err})
 	}

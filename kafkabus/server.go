@@ -44,6 +44,8 @@ type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	byTopic map[string]Operation
+	// signUpTopic and loginTopic are looked at for every record.
+	signUpTopic, loginTopic string
 
 	mu       sync.Mutex
 	assigned map[topicPartition]bool
@@ -76,6 +78,7 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 	for _, op := range Operations {
 		s.byTopic[cfg.Topics.Request(op)] = op
 	}
+	s.signUpTopic, s.loginTopic = cfg.Topics.Request(OpSignUp), cfg.Topics.Request(OpLogin)
 	opts := append(cfg.Conn.Opts(),
 		kgo.ConsumerGroup(cfg.Group),
 		// A backend that dies (SIGKILL, a lost machine) holds its partitions
@@ -198,7 +201,7 @@ func (s *Server) dispatch(topic string, partition int32, records []*kgo.Record) 
 // holdSignUps registers the sign-ups among records of an assigned
 // partition as pending, until they are served (or dropped).
 func (s *Server) holdSignUps(topic string, partition int32, records []*kgo.Record) {
-	if topic != s.cfg.Topics.Request(OpSignUp) {
+	if topic != s.signUpTopic {
 		return
 	}
 	s.mu.Lock()
@@ -295,7 +298,7 @@ func (s *Server) runWorker(w *worker) {
 // served releases the logins waiting on these records, if sign-ups.
 func (s *Server) served(records ...*kgo.Record) {
 	for _, r := range records {
-		if r.Topic == s.cfg.Topics.Request(OpSignUp) {
+		if r.Topic == s.signUpTopic {
 			s.signups.finish(normalKey(r.Key))
 		}
 	}
@@ -325,7 +328,7 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		if records == nil {
 			break
 		}
-		if r.Topic == s.cfg.Topics.Request(OpLogin) {
+		if r.Topic == s.loginTopic {
 			s.awaitSignUp(r, w.quit)
 		}
 		outs, ok := s.serve(ctx, r, w.quit)

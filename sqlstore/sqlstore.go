@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/chatbus/chatbus"
 )
@@ -31,6 +32,18 @@ type Store struct {
 	Dialect     Dialect
 	// WriteTx and ReadTx are the options of the transactions Update and View open.
 	WriteTx, ReadTx *sql.TxOptions
+
+	rebound sync.Map // portable query → the dialect's, rebound once each
+}
+
+// rebind returns q in the dialect's placeholders.
+func (s *Store) rebind(q string) string {
+	if r, ok := s.rebound.Load(q); ok {
+		return r.(string)
+	}
+	r := s.Dialect.Rebind(q)
+	s.rebound.Store(q, r)
+	return r
 }
 
 var _ chatbus.Store = (*Store)(nil)

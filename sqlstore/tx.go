@@ -22,15 +22,15 @@ type Tx struct {
 var _ chatbus.Tx = (*Tx)(nil)
 
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.s.Dialect.Rebind(q), args...)
+	return t.tx.ExecContext(ctx, t.s.rebind(q), args...)
 }
 
 func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.s.Dialect.Rebind(q), args...)
+	return t.tx.QueryContext(ctx, t.s.rebind(q), args...)
 }
 
 func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.s.Dialect.Rebind(q), args...)
+	return t.tx.QueryRowContext(ctx, t.s.rebind(q), args...)
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
