@@ -109,40 +109,72 @@ func (s *system) committedOffsets(t *testing.T) map[string]int64 {
 // the room holds each message once, seqs 1…200 with no gap.
 func TestStopUnderLoadLosesNothing(t *testing.T) {
 	s := startSystem(t)
-	c, ctx := s.client, context.Background()
-	signUp(t, c, "alice")
-	signUp(t, c, "bob")
-	c.AddFriends(ctx, "alice", []string{"bob"})
-	room, _ := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob"}})
-
+	room := s.openChat(t)
 	const writers, each = 8, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				_, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room.ID, WriterID: "alice",
-					Message: fmt.Sprintf("w%d-%d", w, i), ClientMsgID: fmt.Sprintf("w%d-%d", w, i)})
-				if err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
+	wait := postConcurrently(s.client, room, writers, each, true)
 	time.Sleep(50 * time.Millisecond)
 	if err := s.stopBackend(); err != nil {
 		t.Fatal(err)
 	}
 	s.startBackend()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range wait() {
 		t.Errorf("post: %v", err)
 	}
+	wantEachOnce(t, s.client, room, writers*each)
+}
+
+// openChat signs up alice and bob, and opens their direct room.
+func (s *system) openChat(t *testing.T) int64 {
+	t.Helper()
+	c, ctx := s.client, context.Background()
+	signUp(t, c, "alice")
+	signUp(t, c, "bob")
+	c.AddFriends(ctx, "alice", []string{"bob"})
+	room, err := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return room.ID
+}
+
+// postConcurrently has writers post each chats as alice ("w<writer>-<i>"),
+// with that text as clientMsgId when clientIDs; wait returns the errors.
+func postConcurrently(c chatbus.Service, room int64, writers, each int, clientIDs bool) (wait func() []error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				text := fmt.Sprintf("w%d-%d", w, i)
+				req := chatbus.PostMessage{RoomID: room, WriterID: "alice", Message: text}
+				if clientIDs {
+					req.ClientMsgID = text
+				}
+				if _, err := c.PostMessage(context.Background(), req); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	return func() []error {
+		wg.Wait()
+		close(errs)
+		var out []error
+		for err := range errs {
+			out = append(out, err)
+		}
+		return out
+	}
+}
+
+// wantEachOnce reads the room's whole history: seqs 1…n with no gap, each
+// text once.
+func wantEachOnce(t *testing.T, c chatbus.Service, room int64, n int) {
+	t.Helper()
 	seen := map[string]bool{}
 	var last int64
 	for {
-		page, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, After: last, Limit: 200})
+		page, err := c.Messages(context.Background(), "bob", room, chatbus.MessageFilter{Forward: true, After: last, Limit: 200})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,8 +191,8 @@ func TestStopUnderLoadLosesNothing(t *testing.T) {
 			seen[m.Message], last = true, m.Seq
 		}
 	}
-	if len(seen) != writers*each {
-		t.Fatalf("%d messages saved, want %d", len(seen), writers*each)
+	if len(seen) != n {
+		t.Fatalf("%d messages saved, want %d", len(seen), n)
 	}
 }
 
@@ -168,20 +200,7 @@ func TestStopUnderLoadLosesNothing(t *testing.T) {
 // get partitions, and every request is answered once.
 func TestTwoBackendsShareTheWork(t *testing.T) {
 	s := startSystem(t)
-	svc := chatbus.NewMessenger(s.store, chatbus.NewHasher(fastHash, 4))
-	second, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics}, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- second.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	defer s.extraBackend(t)()
 	var wg sync.WaitGroup
 	for i := range 40 {
 		wg.Go(func() { signUp(t, s.client, fmt.Sprintf("user%d", i)) })
@@ -237,44 +256,11 @@ func TestBrokerDataDirLocked(t *testing.T) {
 // leaves. Every post is answered and stored exactly once, seqs 1…400.
 func TestRebalanceUnderLoad(t *testing.T) {
 	s := startSystem(t)
-	c, ctx := s.client, context.Background()
-	signUp(t, c, "alice")
-	signUp(t, c, "bob")
-	c.AddFriends(ctx, "alice", []string{"bob"})
-	room, _ := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob"}})
-
-	second := func() (stop func()) {
-		srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics},
-			chatbus.NewMessenger(s.store, chatbus.NewHasher(fastHash, 4)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(ctx) }()
-		return func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Error(err)
-			}
-		}
-	}
-
+	room := s.openChat(t)
 	const writers, each = 4, 100
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				if _, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room.ID, WriterID: "alice",
-					Message: fmt.Sprintf("w%d-%d", w, i)}); err != nil {
-					errs <- err
-				}
-			}
-		})
-	}
+	wait := postConcurrently(s.client, room, writers, each, false)
 	time.Sleep(100 * time.Millisecond)
-	stopSecond := second()
+	stopSecond := s.extraBackend(t)
 	time.Sleep(300 * time.Millisecond)
 	if err := s.stopBackend(); err != nil {
 		t.Fatal(err)
@@ -283,28 +269,28 @@ func TestRebalanceUnderLoad(t *testing.T) {
 	s.startBackend()
 	time.Sleep(300 * time.Millisecond)
 	stopSecond()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	for _, err := range wait() {
 		t.Errorf("post: %v", err)
 	}
-	hist, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, Limit: 200})
+	wantEachOnce(t, s.client, room, writers*each)
+}
+
+// extraBackend starts another backend in the group, on the same store; stop
+// stops it gracefully.
+func (s *system) extraBackend(t *testing.T) (stop func()) {
+	t.Helper()
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics},
+		chatbus.NewMessenger(s.store, chatbus.NewHasher(fastHash, 4)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	more, err := c.Messages(ctx, "bob", room.ID, chatbus.MessageFilter{Forward: true, After: 200, Limit: 200})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hist = append(hist, more...)
-	seen := map[string]bool{}
-	for i, m := range hist {
-		if m.Seq != int64(i+1) || seen[m.Message] {
-			t.Fatalf("message %d: seq %d %q (seen before: %v)", i, m.Seq, m.Message, seen[m.Message])
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
 		}
-		seen[m.Message] = true
-	}
-	if len(hist) != writers*each {
-		t.Fatalf("%d messages stored, want %d", len(hist), writers*each)
 	}
 }
