@@ -21,15 +21,9 @@ import (
 func TestRestartKeepsEverything(t *testing.T) {
 	s := startSystem(t)
 	c, ctx := s.client, context.Background()
-	signUp(t, c, "alice")
-	signUp(t, c, "bob")
-	c.AddFriends(ctx, "alice", []string{"bob"})
-	room, err := c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"bob"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	room := s.openChat(t)
 	for i := range 5 {
-		if _, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room.ID, WriterID: "alice", Message: fmt.Sprint("m", i)}); err != nil {
+		if _, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room, WriterID: "alice", Message: fmt.Sprint("m", i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -50,7 +44,7 @@ func TestRestartKeepsEverything(t *testing.T) {
 	if err != nil || len(rooms) != 1 || rooms[0].LastSeq != 5 {
 		t.Fatalf("rooms after restart: %+v, %v", rooms, err)
 	}
-	m, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room.ID, WriterID: "bob", Message: "after"})
+	m, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: room, WriterID: "bob", Message: "after"})
 	if err != nil || m.Seq != 6 {
 		t.Fatalf("the seq goes on after a restart: %+v, %v", m, err)
 	}
