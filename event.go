@@ -32,10 +32,20 @@ func newEvent(kind, userID string, data any) (Event, error) {
 	return Event{Kind: kind, UserID: userID, Data: b}, err
 }
 
-// EventSink receives published events: the web gateway pushes each to the
-// streams of its user.
+// EventSink receives the published events as a log: a few partitions, each
+// an ordered run of offsets. Where an event sits in the log is what lets a
+// client that reconnects be given exactly the events it missed: the web
+// gateway keeps the recent ones and names each position by the offsets
+// reached in every partition.
 type EventSink interface {
-	Deliver(Event)
+	// Start comes before the first Deliver (and again if the reader starts
+	// over). epoch names the log, and changes if it is ever recreated, which
+	// voids every position in the old one; next holds, for each partition,
+	// the offset from which every event will be delivered.
+	Start(epoch string, next []int64)
+	// Deliver hands over the event at offset of partition part. Each
+	// partition's events come in offset order; offsets may skip.
+	Deliver(part int, offset int64, ev Event)
 }
 
 // saveEvents saves events of one kind and payload for several users.

@@ -96,36 +96,3 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	last := evs[len(evs)-1].ID
 	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, last) })
 }
-
-// ReadEvents delivers the user and room events published from now on to
-// sink, until ctx is done. Every frontend reads them all, outside any group,
-// and pushes those of the users connected to it.
-func ReadEvents(ctx context.Context, conn Conn, topics Topics, sink chatbus.EventSink) error {
-	cl, err := kgo.NewClient(append(conn.Opts(),
-		kgo.ConsumeTopics(topics.UserEvents(), topics.RoomEvents()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(time.Now().UnixMilli())),
-	)...)
-	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	log := conn.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	for {
-		fetches := cl.PollFetches(ctx)
-		if ctx.Err() != nil || fetches.IsClientClosed() {
-			return nil
-		}
-		fetches.EachError(func(t string, p int32, err error) { log.Warn("fetch events", "topic", t, "partition", p, "err", err) })
-		fetches.EachRecord(func(rec *kgo.Record) {
-			var ev chatbus.Event
-			if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {
-				log.Warn("an unreadable event", "topic", rec.Topic, "offset", rec.Offset)
-				return
-			}
-			sink.Deliver(ev)
-		})
-	}
-}

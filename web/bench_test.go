@@ -1,13 +1,11 @@
 package web_test
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"testing"
 	"time"
 
-	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/web"
 )
 
@@ -19,10 +17,8 @@ import (
 func BenchmarkChatSendToReceive(b *testing.B) {
 	conn, topics := startBroker(b)
 	startBackendWithRelay(b, conn, topics)
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
 	e := newEnv(b, web.Config{Service: newKafkaClient(b, conn, topics, 20*time.Second)})
-	go kafkabus.ReadEvents(ctx, conn, topics, e.gw)
+	e.readEvents(conn, topics)
 	e.signUp("alice")
 	e.signUp("bob")
 	alice, bob := e.loggedIn("alice"), e.loggedIn("bob")
@@ -30,7 +26,6 @@ func BenchmarkChatSendToReceive(b *testing.B) {
 	room := alice.openRoom("", "bob")
 	s := bob.events()
 	s.ready()
-	time.Sleep(200 * time.Millisecond) // the gateway's event reader is at the end of the topics
 
 	var lat []time.Duration
 	i := 0

@@ -66,16 +66,11 @@ func TestTwoFrontends(t *testing.T) {
 func TestPushes(t *testing.T) {
 	conn, topics := startBroker(t)
 	startBackendWithRelay(t, conn, topics)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-
 	// Two frontends, each reading the events.
 	var envs []*env
 	for range 2 {
 		e := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})
-		done := make(chan error, 1)
-		go func() { done <- kafkabus.ReadEvents(ctx, conn, topics, e.gw) }()
-		t.Cleanup(func() { cancel(); <-done })
+		e.readEvents(conn, topics)
 		envs = append(envs, e)
 	}
 	for _, id := range []string{"alice", "bob", "carol"} {
@@ -86,7 +81,6 @@ func TestPushes(t *testing.T) {
 	for _, s := range []*eventStream{aliceEvents, bobEvents, carolEvents} {
 		s.ready()
 	}
-	time.Sleep(200 * time.Millisecond) // the event readers have found the end of the topic
 
 	alice.befriend("bob")
 	ev := bobEvents.next(5 * time.Second)

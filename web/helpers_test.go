@@ -54,7 +54,8 @@ func newEnv(t testing.TB, cfg web.Config) *env { return startEnv(t, cfg, false) 
 func startEnv(t testing.TB, cfg web.Config, tls bool) *env {
 	t.Helper()
 	e := &env{t: t}
-	if cfg.Service == nil {
+	local := cfg.Service == nil
+	if local {
 		e.m = newMessenger(t)
 		cfg.Service = e.m
 	}
@@ -63,6 +64,9 @@ func startEnv(t testing.TB, cfg web.Config, tls bool) *env {
 		t.Fatal(err)
 	}
 	e.gw = gw
+	if local {
+		gw.Start("local", []int64{0}) // a log of one partition, fed by the test
+	}
 	if tls {
 		e.srv = httptest.NewTLSServer(gw)
 	} else {
@@ -364,23 +368,39 @@ type eventStream struct {
 	t      testing.TB
 	resp   *http.Response
 	events chan sseEvent // closed at the end of the stream
+	cancel context.CancelFunc
 }
 
+// cut drops the connection, as a network failure would.
+func (s *eventStream) cut() { s.cancel(); s.resp.Body.Close() }
+
 // events opens the browser's event stream and checks that it is one.
-func (b *browser) events() *eventStream {
+func (b *browser) events() *eventStream { b.t.Helper(); return b.openEvents("/api/events", "") }
+
+// eventsFrom opens the browser's event stream with a Last-Event-ID, as a
+// browser does when it reconnects.
+func (b *browser) eventsFrom(lastEventID string) *eventStream {
+	b.t.Helper()
+	return b.openEvents("/api/events", lastEventID)
+}
+
+func (b *browser) openEvents(path, lastEventID string) *eventStream {
 	b.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", b.e.srv.URL+"/api/events", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", b.e.srv.URL+path, nil)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	req.Header.Set("Accept", "text/event-stream")
+	if lastEventID != "" {
+		req.Header.Set("Last-Event-ID", lastEventID)
+	}
 	resp, err := b.sc.Do(req)
 	if err != nil {
 		cancel()
 		b.t.Fatal(err)
 	}
-	s := &eventStream{t: b.t, resp: resp, events: make(chan sseEvent, 1024)}
+	s := &eventStream{t: b.t, resp: resp, events: make(chan sseEvent, 1024), cancel: cancel}
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
@@ -429,6 +449,12 @@ func readSSE(r io.Reader, out chan<- sseEvent, stop <-chan struct{}) {
 			if pending && data != nil {
 				ev.Data = strings.Join(data, "\n")
 				if !emit(ev) {
+					return
+				}
+			} else if pending && ev.HasID {
+				// No event, but the browser's last event id moves: shown
+				// here as a comment with the id.
+				if !emit(sseEvent{Comment: true, ID: ev.ID, HasID: true}) {
 					return
 				}
 			}
@@ -492,15 +518,15 @@ func (s *eventStream) nextComment(timeout time.Duration) sseEvent {
 	}
 }
 
-// ready reads the stream's first event, which must be "ready" with an id
-// and JSON data, and returns its data.
+// ready reads the stream's first event, which must be "ready" with JSON
+// data, and returns its data.
 func (s *eventStream) ready() map[string]any {
 	s.t.Helper()
 	ev := s.next(5 * time.Second)
 	if ev.Name != "ready" {
 		s.t.Fatalf("the first event is %q, want ready", ev.Name)
 	}
-	return eventData(s.t, ev)
+	return jsonData(s.t, ev)
 }
 
 // eventData checks that an event has an id and a JSON object as data.
@@ -509,6 +535,11 @@ func eventData(t testing.TB, ev sseEvent) map[string]any {
 	if !ev.HasID || ev.ID == "" {
 		t.Fatalf("event %q has no id: line", ev.Name)
 	}
+	return jsonData(t, ev)
+}
+
+func jsonData(t testing.TB, ev sseEvent) map[string]any {
+	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(ev.Data), &m); err != nil || m == nil {
 		t.Fatalf("event %q: data %q is not a JSON object: %v", ev.Name, ev.Data, err)

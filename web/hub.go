@@ -4,10 +4,11 @@ import (
 	"sync"
 )
 
-// An event for one browser stream.
-type event struct {
-	name string
-	data any
+// delivery is one SSE event, ready to write: its cursor ("" for none) and
+// its frame.
+type delivery struct {
+	id    string
+	frame []byte
 }
 
 // stream is one open /api/events connection.
@@ -16,38 +17,80 @@ type stream struct {
 	pre     string   // the pre-login id of an anonymous stream
 	addr    string   // the client's address key (anonymous streams are capped by it)
 	userID  string
-	events  chan event
-	done    chan struct{}
-	once    sync.Once
+	// floor, while not nil, is the cursor the stream resumed from where this
+	// frontend has not read as far yet: events before it were sent already.
+	// The hub's lock guards it.
+	floor []int64
+
+	mu    sync.Mutex
+	queue []delivery
+	spare []delivery    // the queue's other buffer, swapped in by take
+	wake  chan struct{} // signalled when the queue grows
+	done  chan struct{}
+	once  sync.Once
 }
 
 // streamBuffer is how many events a stream may have waiting; a browser that
 // stops reading is disconnected rather than buffered without bound (it
-// reconnects and reloads).
+// reconnects and resumes from its cursor). The queue grows only as needed,
+// so that an idle stream costs little.
 const streamBuffer = 256
+
+func newStream() *stream {
+	return &stream{wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
 
 func (st *stream) close() { st.once.Do(func() { close(st.done) }) }
 
-// send queues ev, or closes a stream that is not keeping up.
-func (st *stream) send(ev event) {
-	select {
-	case st.events <- ev:
-	default:
+// send queues d, or closes a stream that is not keeping up.
+func (st *stream) send(d delivery) {
+	st.mu.Lock()
+	full := len(st.queue) >= streamBuffer
+	if !full {
+		st.queue = append(st.queue, d)
+	}
+	st.mu.Unlock()
+	if full {
 		st.close()
+		return
+	}
+	select {
+	case st.wake <- struct{}{}:
+	default:
 	}
 }
 
-// hub knows the open streams by session, by user and by pre-login id.
+// take returns what is queued; the slice is valid until the next take.
+func (st *stream) take() []delivery {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := st.queue
+	clear(st.spare)
+	st.queue, st.spare = st.spare[:0], out
+	return out
+}
+
+func (st *stream) idle() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.queue) == 0
+}
+
+// hub knows the open streams by session, by user and by pre-login id, and
+// the recent events they may resume from.
 type hub struct {
 	mu        sync.Mutex
+	feed      *feed
+	started   chan struct{} // closed once the feed has started
 	bySession map[[32]byte]map[*stream]bool
 	byUser    map[string]map[*stream]bool
 	byPre     map[string]map[*stream]bool
 	anonBy    map[string]int // open anonymous streams per address
 }
 
-func newHub() *hub {
-	return &hub{bySession: map[[32]byte]map[*stream]bool{}, byUser: map[string]map[*stream]bool{},
+func newHub(resumable int) *hub {
+	return &hub{feed: newFeed(resumable), started: make(chan struct{}),
+		bySession: map[[32]byte]map[*stream]bool{}, byUser: map[string]map[*stream]bool{},
 		byPre: map[string]map[*stream]bool{}, anonBy: map[string]int{}}
 }
 
@@ -65,25 +108,51 @@ func remove[K comparable](m map[K]map[*stream]bool, k K, st *stream) {
 	}
 }
 
+// opening is what a stream starts with: the cursor of its start, or the
+// held events after the cursor it resumes from.
+type opening struct {
+	id      string  // the cursor a fresh stream starts at ("" before the feed starts)
+	backlog []entry // the events it missed, with their cursors
+	resumed bool    // it resumes where it left off
+	resync  bool    // it asked to resume, but the events since are not held
+}
+
+// resumeMax bounds the events replayed to one resuming stream; past it,
+// reloading is quicker.
+const resumeMax = 5000
+
 // add registers a stream unless its user already has limit streams open
 // (its address, for a stream opened before login); limit 0 is no limit.
-func (h *hub) add(st *stream, limit int) bool {
+// A user's stream starts at from when it is set: it is then given, in
+// order, every held event since, and the live ones after.
+func (h *hub) add(st *stream, limit int, from *cursor) (opening, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if st.userID != "" {
-		if limit > 0 && len(h.byUser[st.userID]) >= limit {
-			return false
-		}
-		add(h.bySession, st.sessKey, st)
-		add(h.byUser, st.userID, st)
-	} else {
+	if st.userID == "" {
 		if limit > 0 && h.anonBy[st.addr] >= limit {
-			return false
+			return opening{}, false
 		}
 		h.anonBy[st.addr]++
 		add(h.byPre, st.pre, st)
+		return opening{}, true
 	}
-	return true
+	if limit > 0 && len(h.byUser[st.userID]) >= limit {
+		return opening{}, false
+	}
+	add(h.bySession, st.sessKey, st)
+	add(h.byUser, st.userID, st)
+	var o opening
+	if from != nil {
+		o.backlog, o.resumed = h.feed.since(*from, st.userID, resumeMax)
+		o.resync = !o.resumed
+		if o.resumed && h.feed.behind(from.next) {
+			st.floor = from.next
+		}
+	}
+	if !o.resumed && h.feed.started {
+		o.id = h.feed.id
+	}
+	return o, true
 }
 
 func (h *hub) remove(st *stream) {
@@ -100,24 +169,68 @@ func (h *hub) remove(st *stream) {
 	}
 }
 
+// start (re)starts the feed at next. Streams opened on an earlier start
+// end: their cursors may not hold in the new one (they resume or resync).
+func (h *hub) start(epoch string, next []int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.started:
+		h.closeUsers()
+	default:
+		close(h.started)
+	}
+	h.feed.reset(epoch, next)
+}
+
+// deliver holds e and sends it to the streams of its users.
+func (h *hub) deliver(e entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.feed.add(e)
+	if !ok {
+		return
+	}
+	for _, u := range e.users {
+		for st := range h.byUser[u] {
+			if st.floor == nil {
+				st.send(delivery{e.id, e.frame})
+				continue
+			}
+			if e.offset >= st.floor[e.part] {
+				st.send(delivery{cursor{h.feed.epoch, maxOffsets(st.floor, h.feed.next)}.String(), e.frame})
+			}
+			if !h.feed.behind(st.floor) {
+				st.floor = nil
+			}
+		}
+	}
+}
+
+// position returns the cursor a stream has reached if nothing is queued for
+// it: a heartbeat carries it, so that a quiet stream's cursor stays recent.
+func (h *hub) position(st *stream) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.feed.started || !st.idle() {
+		return "", false
+	}
+	if st.floor != nil {
+		return cursor{h.feed.epoch, maxOffsets(st.floor, h.feed.next)}.String(), true
+	}
+	return h.feed.id, true
+}
+
 // sendPre sends to the streams a browser opened before logging in.
 func (h *hub) sendPre(pre, name string, data any) {
-	if pre == "" {
+	f, err := frame(name, data)
+	if pre == "" || err != nil {
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for st := range h.byPre[pre] {
-		st.send(event{name, data})
-	}
-}
-
-// sendUser sends to every stream of a user: each device, each tab.
-func (h *hub) sendUser(userID, name string, data any) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for st := range h.byUser[userID] {
-		st.send(event{name, data})
+		st.send(delivery{frame: f})
 	}
 }
 
@@ -130,14 +243,18 @@ func (h *hub) closeSession(key [32]byte) {
 	}
 }
 
-func (h *hub) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func (h *hub) closeUsers() {
 	for _, set := range h.bySession {
 		for st := range set {
 			st.close()
 		}
 	}
+}
+
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closeUsers()
 	for _, set := range h.byPre {
 		for st := range set {
 			st.close()

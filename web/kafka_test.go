@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,39 @@ func newKafkaClient(t testing.TB, conn kafkabus.Conn, topics kafkabus.Topics, ti
 	}
 	t.Cleanup(c.Close)
 	return c
+}
+
+// readEvents feeds the gateway the events published on Kafka, as `chatbus
+// frontend` does, once it has found where the topics stand.
+func (e *env) readEvents(conn kafkabus.Conn, topics kafkabus.Topics) {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sink := &startedSink{Server: e.gw, started: make(chan struct{})}
+	done := make(chan error, 1)
+	go func() { done <- kafkabus.Feed{Conn: conn, Topics: topics}.Run(ctx, sink) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("read events: %v", err)
+		}
+	})
+	select {
+	case <-sink.started:
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("the event feed did not start within 10 s")
+	}
+}
+
+// startedSink tells when the gateway's feed has started.
+type startedSink struct {
+	*web.Server
+	once    sync.Once
+	started chan struct{}
+}
+
+func (s *startedSink) Start(epoch string, next []int64) {
+	s.Server.Start(epoch, next)
+	s.once.Do(func() { close(s.started) })
 }
 
 // startBackend runs a backend server over svc, as `chatbus backend` does.
@@ -113,7 +147,7 @@ func TestBackendDown(t *testing.T) {
 		}
 		// The page waiting on the stream learns it too.
 		ev := s.next(5 * time.Second)
-		data := eventData(t, ev)
+		data := jsonData(t, ev)
 		if ev.Name != "login" || obj(t, data["error"], "error")["code"] != "unavailable" {
 			t.Errorf("login event %q %s", ev.Name, ev.Data)
 		}

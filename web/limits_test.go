@@ -54,10 +54,10 @@ func TestDeliverOnlyKnownKinds(t *testing.T) {
 	e.signUp("alice")
 	s := e.loggedIn("alice").events()
 	s.ready()
-	e.gw.Deliver(chatbus.Event{Kind: "room\nevent: evil", UserID: "alice", Data: []byte(`{}`)})
-	e.gw.Deliver(chatbus.Event{Kind: "friend", UserID: "alice", Data: []byte(`not json`)})
+	e.gw.Deliver(0, 0, chatbus.Event{Kind: "room\nevent: evil", UserID: "alice", Data: []byte(`{}`)})
+	e.gw.Deliver(0, 1, chatbus.Event{Kind: "friend", UserID: "alice", Data: []byte(`not json`)})
 	s.quiet(200 * time.Millisecond)
-	e.gw.Deliver(chatbus.Event{Kind: "friend", UserID: "alice", Data: []byte(`{"userId":"bob"}`)})
+	e.gw.Deliver(0, 2, chatbus.Event{Kind: "friend", UserID: "alice", Data: []byte(`{"userId":"bob"}`)})
 	if ev := s.next(2 * time.Second); ev.Name != "friend" {
 		t.Fatalf("got %q", ev.Name)
 	}

@@ -33,8 +33,11 @@ type Config struct {
 	// SessionIdle and SessionMax expire a session after so long unused
 	// (default 24 h) and so long after login (default 30 days).
 	SessionIdle, SessionMax time.Duration
-	// Heartbeat is the interval of the SSE comment heartbeat (default 15 s).
+	// Heartbeat is the interval of the SSE heartbeat (default 15 s).
 	Heartbeat time.Duration
+	// Resumable is how many recent events the gateway holds so that
+	// streams can resume from their cursor (default 50,000).
+	Resumable int
 	// MaxBody bounds a request body (default 64 KiB).
 	MaxBody int64
 	// LoginPerAccount and LoginPerAddr are the login attempts allowed per
@@ -82,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionMax <= 0 {
 		cfg.SessionMax = 30 * 24 * time.Hour
 	}
+	if cfg.Resumable <= 0 {
+		cfg.Resumable = 50_000
+	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = 15 * time.Second
 	}
@@ -104,7 +110,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.StreamsPerAddr = 20
 	}
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger,
-		hub:       newHub(),
+		hub:       newHub(cfg.Resumable),
 		byAccount: newLimiter(cfg.LoginPerAccount, time.Minute),
 		byAddr:    newLimiter(cfg.LoginPerAddr, time.Minute),
 		signups:   newLimiter(cfg.SignUpsPerAddr, time.Hour),

@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -45,12 +47,35 @@ func (s *Server) signPre(id string) string {
 // handleEvents serves a browser's event stream. Before login, the stream
 // carries the answer to the login (the seed's flow: the login page opens the
 // stream, the credentials go to login-request, the answer comes back as an
-// event); after login, what concerns the user. It opens with "ready", sends
-// a comment heartbeat, and ends at logout.
+// event); after login, what concerns the user, each event with its cursor as
+// id. It opens with "ready", resumes from Last-Event-ID (or the lastEventId
+// parameter) when given, sends a heartbeat, and ends at logout.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	st := &stream{events: make(chan event, streamBuffer), done: make(chan struct{})}
+	st := newStream()
+	var from *cursor
 	if sess := s.session(r); sess != nil {
 		st.sessKey, st.userID = sess.key, s.sessions.user(sess).ID
+		last := r.Header.Get("Last-Event-ID")
+		if last == "" {
+			last = r.URL.Query().Get("lastEventId")
+		}
+		if last != "" {
+			c, err := parseCursor(last)
+			if err != nil {
+				c = cursor{} // never served: the stream says resync
+			}
+			from = &c
+		}
+		// A frontend that has just started has not read the log yet.
+		select {
+		case <-s.hub.started:
+		case <-time.After(10 * time.Second):
+			w.Header().Set("Retry-After", "2")
+			s.writeError(w, r, chatbus.Errorf(chatbus.CodeUnavailable, "the event stream is starting; try again"))
+			return
+		case <-r.Context().Done():
+			return
+		}
 	} else {
 		st.pre = s.preID(r)
 		if st.pre == "" {
@@ -67,7 +92,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if s.exempt(r) {
 		limit = 0
 	}
-	if !s.hub.add(st, limit) {
+	open, ok := s.hub.add(st, limit, from)
+	if !ok {
 		s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many open event streams (%d); close some tabs", limit))
 		return
 	}
@@ -82,7 +108,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	rc := http.NewResponseController(w)
 	// A stream opened before login lasts ten minutes: the login page
 	// reconnects if it is still open.
 	var expire <-chan time.Time
@@ -92,23 +117,27 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		expire = t.C
 	}
 
-	var id int64
-	write := func(name string, data any) error {
-		b, err := json.Marshal(data)
-		if err != nil {
-			return err
-		}
-		id++
-		rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", id, name, b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
+	out := sseWriter{w: w, rc: http.NewResponseController(w)}
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, "retry: 2000\n\n") // browsers reconnect after 2 s
-	if err := write("ready", map[string]any{"authenticated": st.userID != "", "userId": st.userID}); err != nil {
+	// The cursor goes on the last event of the opening: were the connection
+	// cut in between, the browser would resume from before it.
+	ready := map[string]any{"authenticated": st.userID != "", "userId": st.userID, "resumed": open.resumed}
+	readyID := open.id
+	if open.resync {
+		readyID = ""
+	}
+	if out.event(readyID, "ready", ready) != nil {
 		return
+	}
+	if open.resync && out.event(open.id, "resync", map[string]string{
+		"reason": "the events since your last one are no longer held; reload"}) != nil {
+		return
+	}
+	for _, e := range open.backlog {
+		if out.write(e.id, e.frame) != nil {
+			return
+		}
 	}
 	beat := time.NewTicker(s.cfg.Heartbeat)
 	defer beat.Stop()
@@ -120,35 +149,96 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-expire:
 			return
-		case ev := <-st.events:
-			if write(ev.name, ev.data) != nil {
-				return
+		case <-st.wake:
+			for _, d := range st.take() {
+				if out.write(d.id, d.frame) != nil {
+					return
+				}
 			}
 		case <-beat.C:
 			if st.userID != "" && !s.sessions.live(st.sessKey) {
 				return // the session expired
 			}
-			rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil || rc.Flush() != nil {
+			// An id-only message moves the browser's cursor without an
+			// event: a quiet stream's cursor stays recent.
+			id, ok := s.hub.position(st)
+			if !ok || st.userID == "" {
+				id = ""
+			}
+			if out.write(id, []byte(": heartbeat\n\n")) != nil {
 				return
 			}
 		}
 	}
 }
 
-// Deliver pushes a published event to the streams of its user on this
-// frontend, as an SSE event named by its kind. Only the known kinds pass: a
-// record anyone wrote to the topic must not become arbitrary SSE fields.
-func (s *Server) Deliver(ev chatbus.Event) {
-	if !json.Valid(ev.Data) {
-		return
-	}
-	switch ev.Kind {
-	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
-		s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
-	case chatbus.EventMessage:
-		for _, id := range ev.To {
-			s.hub.sendUser(id, ev.Kind, ev.Data)
+// sseWriter writes events to a stream, each flushed at once, within a
+// deadline: a client that stops reading is dropped.
+type sseWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+// write writes a frame, after its id if it has one.
+func (sw sseWriter) write(id string, frame []byte) error {
+	sw.rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if id != "" {
+		if _, err := fmt.Fprintf(sw.w, "id: %s\n", id); err != nil {
+			return err
 		}
 	}
+	if _, err := sw.w.Write(frame); err != nil {
+		return err
+	}
+	return sw.rc.Flush()
+}
+
+func (sw sseWriter) event(id, name string, data any) error {
+	f, err := frame(name, data)
+	if err != nil {
+		return err
+	}
+	return sw.write(id, f)
+}
+
+// frame is an SSE event without id: its name and its data, as JSON on one line.
+func frame(name string, data any) ([]byte, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	return rawFrame(name, b), nil
+}
+
+func rawFrame(name string, data []byte) []byte {
+	f := make([]byte, 0, len(name)+len(data)+16)
+	f = append(f, "event: "...)
+	f = append(f, name...)
+	f = append(f, "\ndata: "...)
+	f = append(f, data...)
+	return append(f, "\n\n"...)
+}
+
+// Start starts the feed of events at a position of the log (chatbus.EventSink).
+func (s *Server) Start(epoch string, next []int64) { s.hub.start(epoch, next) }
+
+// Deliver pushes a published event to the streams of its users on this
+// frontend, as an SSE event named by its kind, and holds it for streams that
+// resume. Only the known kinds pass, as one line of JSON: a record anyone
+// wrote to the topic must not become arbitrary SSE fields.
+func (s *Server) Deliver(part int, offset int64, ev chatbus.Event) {
+	var data bytes.Buffer
+	if json.Compact(&data, ev.Data) != nil {
+		return
+	}
+	e := entry{part: part, offset: offset, frame: rawFrame(ev.Kind, data.Bytes())}
+	switch ev.Kind {
+	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
+		e.users = []string{ev.UserID}
+	case chatbus.EventMessage:
+		e.users = ev.To
+	default:
+		return
+	}
+	s.hub.deliver(e)
 }

@@ -43,6 +43,8 @@ type webFlags struct {
 	TrustedProxies []string      `help:"Reverse proxies (CIDR) whose X-Forwarded-For names the client, for rate limits." sep:","`
 	StreamsPerUser int           `help:"Open event streams allowed per user (devices and tabs)." default:"10"`
 	StreamsPerAddr int           `help:"Open event streams allowed per address before login." default:"20"`
+	ResumeEvents   int           `help:"Recent events held so that a reconnecting stream is given what it missed." default:"50000"`
+	ResumeWindow   time.Duration `help:"How far back a starting frontend reads events, so that streams cut before a restart resume." default:"10m"`
 }
 
 type runCmd struct {

@@ -63,7 +63,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 	}
 	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
 		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
-		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr})
+		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr, Resumable: wf.ResumeEvents})
 	if err != nil {
 		return err
 	}
@@ -74,8 +74,9 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 	eventsDone := make(chan struct{})
 	go func() {
 		defer close(eventsDone)
-		conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log}
-		if err := kafkabus.ReadEvents(ctx, conn, topics, gw); err != nil {
+		feed := kafkabus.Feed{Conn: kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log},
+			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents)}
+		if err := feed.Run(ctx, gw); err != nil && ctx.Err() == nil {
 			log.Error("read events", "err", err)
 		}
 	}()
