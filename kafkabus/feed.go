@@ -93,12 +93,18 @@ func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (
 	if most <= 0 {
 		most = 50_000
 	}
-	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+	// The topics may be about to be created by a backend starting alongside:
+	// look again soon, then less often, and complain only after a while.
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		epoch, starts, err := startPositions(ctx, adm, names, time.Now().Add(-backlog), most)
 		if err == nil {
 			return epoch, starts, nil
 		}
-		log.Warn("the event topics are not readable yet; waiting", "err", err, "retry", wait)
+		level := slog.LevelDebug
+		if wait >= time.Second {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "the event topics are not readable yet; waiting", "err", err, "retry", wait)
 		select {
 		case <-ctx.Done():
 			return "", nil, ctx.Err()
@@ -110,21 +116,21 @@ func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (
 func startPositions(ctx context.Context, adm *kadm.Client, names []string, since time.Time, most int64) (string, map[string][]int64, error) {
 	tds, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("list topics: %w", err)
 	}
 	ends, err := adm.ListEndOffsets(ctx, names...)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("list end offsets: %w", err)
 	}
 	afters, err := adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), names...)
 	if err == nil {
 		err = afters.Error()
 	}
 	if err != nil {
-		return "", nil, err
+		return "", nil, fmt.Errorf("list offsets by time: %w", err)
 	}
 	h := sha256.New()
 	starts := map[string][]int64{}

@@ -103,30 +103,33 @@ $("signup-form").onsubmit = async (ev) => {
 
 // ---- events -------------------------------------------------------------
 
+// openEvents opens the event stream. Each event's id is a cursor: the
+// browser sends the last one when it reconnects (Last-Event-ID) and is given
+// exactly what it missed. A new EventSource (after the server refused one)
+// carries it as a parameter; "resync" means the gap could not be filled, so
+// everything is loaded again.
 function openEvents() {
   stopEvents();
-  const es = new EventSource("/api/events");
+  const url = state.me && state.cursor ? "/api/events?lastEventId=" + encodeURIComponent(state.cursor) : "/api/events";
+  const es = new EventSource(url);
   state.events = es;
+  const on = (name, fn) => es.addEventListener(name, (ev) => {
+    if (ev.lastEventId) state.cursor = ev.lastEventId;
+    fn(ev.data ? JSON.parse(ev.data) : {});
+  });
   let readies = 0;
-  es.addEventListener("ready", (ev) => {
+  on("ready", (data) => {
     showConn("");
-    const data = JSON.parse(ev.data);
     if (state.me && !data.authenticated) { showAuth(); return; } // the session ended
-    // After a reconnect, pushes sent meanwhile are lost: load again.
-    if (readies++ > 0 && state.me) {
-      loadRooms();
-      loadFriends();
-      loadMessages(false);
-    }
+    // A stream that could not resume from the cursor missed pushes: load again.
+    if (readies++ > 0 && state.me && !data.resumed) reloadAll();
   });
-  es.addEventListener("login", (ev) => {
-    const data = JSON.parse(ev.data);
-    if (state.onLogin && data.user) state.onLogin(data.user);
-  });
-  es.addEventListener("friend", (ev) => onFriendedBy(JSON.parse(ev.data)));
-  es.addEventListener("status", () => loadFriends());
-  es.addEventListener("room", () => loadRooms());
-  es.addEventListener("message", (ev) => onMessage(JSON.parse(ev.data)));
+  on("resync", () => { if (state.me) reloadAll(); });
+  on("login", (data) => { if (state.onLogin && data.user) state.onLogin(data.user); });
+  on("friend", (data) => onFriendedBy(data));
+  on("status", () => loadFriends());
+  on("room", () => loadRooms());
+  on("message", (data) => onMessage(data));
   es.onerror = () => {
     if (es.readyState === EventSource.CLOSED) {
       showConn("Disconnected. Reconnecting…", true);
@@ -135,6 +138,12 @@ function openEvents() {
       showConn("Reconnecting…");
     }
   };
+}
+
+function reloadAll() {
+  loadRooms();
+  loadFriends();
+  loadMessages(false);
 }
 
 function stopEvents() {
@@ -149,6 +158,7 @@ function initials(name) {
 }
 
 function enterApp(user) {
+  if (!state.me || state.me.userId !== user.userId) state.cursor = "";
   state.me = user;
   $("auth").hidden = true;
   $("loading").hidden = true;
