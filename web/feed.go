@@ -49,7 +49,9 @@ type entry struct {
 	part   int
 	offset int64
 	users  []string // whom it is for
-	frame  []byte   // "event: …\ndata: …\n\n"
+	room   int64    // a message's room and seq, else 0
+	seq    int64
+	frame  []byte // "event: …\ndata: …\n\n"
 	id     string   // the cursor right after it, in this frontend's order
 }
 
@@ -64,13 +66,18 @@ type feed struct {
 	ring    []entry // a circular buffer of held events, oldest at head
 	head, n int
 	id      string // the cursor at next
+	// lastSeq is the last message held of each room: the relay publishes
+	// again what a crash kept it from marking as published, and the copy,
+	// at a later offset, must not reach anyone twice.
+	lastSeq map[int64]int64
 }
 
-func newFeed(capacity int) *feed { return &feed{ring: make([]entry, capacity)} }
+func newFeed(capacity int) *feed { return &feed{ring: make([]entry, capacity), lastSeq: map[int64]int64{}} }
 
 // reset starts the feed afresh at next, forgetting what it held.
 func (f *feed) reset(epoch string, next []int64) {
 	clear(f.ring)
+	clear(f.lastSeq)
 	f.started, f.epoch, f.head, f.n = true, epoch, 0, 0
 	f.start, f.next = append([]int64(nil), next...), append([]int64(nil), next...)
 	f.id = cursor{epoch, f.next}.String()
@@ -78,13 +85,22 @@ func (f *feed) reset(epoch string, next []int64) {
 
 // add holds e (its id set to the new position) and returns it; it drops
 // the oldest event when full. It reports false for an event of an unknown
-// partition or one already held.
+// partition, one already held, or a copy of a message already held.
 func (f *feed) add(e entry) (entry, bool) {
 	if !f.started || e.part < 0 || e.part >= len(f.next) || e.offset < f.next[e.part] {
 		return e, false
 	}
+	if e.room != 0 {
+		if e.seq <= f.lastSeq[e.room] {
+			return e, false
+		}
+		f.lastSeq[e.room] = e.seq
+	}
 	if f.n == len(f.ring) {
 		old := f.ring[f.head]
+		if old.room != 0 && f.lastSeq[old.room] == old.seq {
+			delete(f.lastSeq, old.room) // the memory stays bounded by the ring
+		}
 		f.start[old.part] = old.offset + 1
 		f.ring[f.head] = entry{}
 		f.head, f.n = (f.head+1)%len(f.ring), f.n-1

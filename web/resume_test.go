@@ -11,12 +11,13 @@ import (
 )
 
 // feedMessage hands a gateway the log's event at part/offset: a message of
-// room 1 (seq = offset+1 of part 0, or 1000+offset of part 1) for members.
+// the partition's room (seq = offset+1 in part 0's, 1000+offset+1 in part
+// 1's) for members.
 func feedMessage(t testing.TB, gw *web.Server, part int, offset int64, members ...string) int64 {
 	t.Helper()
-	seq := offset + 1 + int64(part)*1000
-	data, _ := json.Marshal(chatbus.Message{RoomID: 1, Seq: seq, WriterID: members[0], Message: fmt.Sprint("m", seq)})
-	gw.Deliver(part, offset, chatbus.Event{Kind: chatbus.EventMessage, RoomID: 1, To: members, Data: data})
+	seq, room := offset+1+int64(part)*1000, int64(part+1)
+	data, _ := json.Marshal(chatbus.Message{RoomID: room, Seq: seq, WriterID: members[0], Message: fmt.Sprint("m", seq)})
+	gw.Deliver(part, offset, chatbus.Event{Kind: chatbus.EventMessage, RoomID: room, To: members, Data: data})
 	return seq
 }
 
@@ -201,4 +202,35 @@ func TestHeartbeatCursor(t *testing.T) {
 		t.Fatalf("ready %v", ready)
 	}
 	r.wantSeqs(3)
+}
+
+// The relay publishes a message again when a crash kept it from marking it
+// published: the copy, at a later offset, reaches no one twice — neither
+// live nor on resume.
+func TestRepublishedMessageOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, web.Config{})
+	e.signUp("alice")
+	alice := e.loggedIn("alice")
+	s := alice.events()
+	s.ready()
+	data, _ := json.Marshal(chatbus.Message{RoomID: 7, Seq: 1, WriterID: "bob", Message: "once"})
+	ev := chatbus.Event{Kind: chatbus.EventMessage, RoomID: 7, To: []string{"alice"}, Data: data}
+	e.gw.Deliver(0, 0, ev)
+	e.gw.Deliver(0, 1, ev) // the copy
+	feedMessage(t, e.gw, 0, 2, "alice")
+	if seq, _ := s.nextSeq(); seq != 1 {
+		t.Fatalf("got %d", seq)
+	}
+	if seq, _ := s.nextSeq(); seq != 3 {
+		t.Fatalf("got %d after the message, want 3 (the copy dropped)", seq)
+	}
+	r := alice.eventsFrom("local.0")
+	r.ready()
+	if seq, _ := r.nextSeq(); seq != 1 {
+		t.Fatalf("resumed: got %d", seq)
+	}
+	if seq, _ := r.nextSeq(); seq != 3 {
+		t.Fatalf("resumed: got %d, want 3", seq)
+	}
 }

@@ -236,7 +236,11 @@ func (s *Server) Deliver(part int, offset int64, ev chatbus.Event) {
 	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
 		e.users = []string{ev.UserID}
 	case chatbus.EventMessage:
-		e.users = ev.To
+		var m struct{ Seq int64 }
+		if json.Unmarshal(data.Bytes(), &m) != nil || ev.RoomID <= 0 || m.Seq <= 0 {
+			return
+		}
+		e.users, e.room, e.seq = ev.To, ev.RoomID, m.Seq
 	default:
 		return
 	}
