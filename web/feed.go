@@ -52,7 +52,7 @@ type entry struct {
 	room   int64    // a message's room and seq, else 0
 	seq    int64
 	frame  []byte // "event: …\ndata: …\n\n"
-	id     string   // the cursor right after it, in this frontend's order
+	id     string // the cursor right after it, in this frontend's order
 }
 
 // feed holds the recent events of the log, as this frontend read them, so
@@ -72,7 +72,9 @@ type feed struct {
 	lastSeq map[int64]int64
 }
 
-func newFeed(capacity int) *feed { return &feed{ring: make([]entry, capacity), lastSeq: map[int64]int64{}} }
+func newFeed(capacity int) *feed {
+	return &feed{ring: make([]entry, capacity), lastSeq: map[int64]int64{}}
+}
 
 // reset starts the feed afresh at next, forgetting what it held.
 func (f *feed) reset(epoch string, next []int64) {
