@@ -150,10 +150,14 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		case <-expire:
 			return
 		case <-st.wake:
+			// Everything waiting goes out in one flush.
 			for _, d := range st.take() {
-				if out.write(d.id, d.frame) != nil {
+				if out.put(d.id, d.frame) != nil {
 					return
 				}
+			}
+			if out.flush() != nil {
+				return
 			}
 		case <-beat.C:
 			if st.userID != "" && !s.sessions.live(st.sessKey) {
@@ -179,19 +183,27 @@ type sseWriter struct {
 	rc *http.ResponseController
 }
 
-// write writes a frame, after its id if it has one.
+// write writes a frame, after its id if it has one, and flushes it.
 func (sw sseWriter) write(id string, frame []byte) error {
+	if err := sw.put(id, frame); err != nil {
+		return err
+	}
+	return sw.flush()
+}
+
+// put writes a frame, after its id if it has one, without flushing.
+func (sw sseWriter) put(id string, frame []byte) error {
 	sw.rc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if id != "" {
 		if _, err := fmt.Fprintf(sw.w, "id: %s\n", id); err != nil {
 			return err
 		}
 	}
-	if _, err := sw.w.Write(frame); err != nil {
-		return err
-	}
-	return sw.rc.Flush()
+	_, err := sw.w.Write(frame)
+	return err
 }
+
+func (sw sseWriter) flush() error { return sw.rc.Flush() }
 
 func (sw sseWriter) event(id, name string, data any) error {
 	f, err := frame(name, data)
