@@ -13,6 +13,10 @@ const (
 	// EventMessage is a room event: a message was posted; Data is the
 	// Message, To the room's members when it was committed.
 	EventMessage = "message"
+	// EventRead is a room event: a member read further; Data is their
+	// ReadState, To the room's members. (A message event tells the same of
+	// its writer, who has read up to it.)
+	EventRead = "read"
 )
 
 // Event is news for one user. It is saved in the same transaction as the
