@@ -146,7 +146,7 @@ func (s *Server) Deliver(ev chatbus.Event) {
 	switch ev.Kind {
 	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
 		s.hub.sendUser(ev.UserID, ev.Kind, ev.Data)
-	case chatbus.EventMessage:
+	case chatbus.EventMessage, chatbus.EventRead:
 		for _, id := range ev.To {
 			s.hub.sendUser(id, ev.Kind, ev.Data)
 		}
