@@ -29,10 +29,13 @@ type Friend struct {
 	Status string `json:"userStatus"`
 }
 
-// Member is what a room shows of one of its members.
+// Member is what a room shows of one of its members. ReadSeq is the seq of
+// the last message they have read (0: none): it only moves forward, and
+// posting a message moves it to that message.
 type Member struct {
-	ID   string `json:"userId"`
-	Name string `json:"userName"`
+	ID      string `json:"userId"`
+	Name    string `json:"userName"`
+	ReadSeq int64  `json:"readSeq"`
 }
 
 // Room is a chat room. A direct room holds exactly two members and is unique
@@ -46,6 +49,10 @@ type Room struct {
 	LastSeq        int64     `json:"lastSeq"`
 	LastActivityAt time.Time `json:"lastActivityAt"`
 	LastMessage    *Message  `json:"lastMessage"`
+	// Unread is how many messages the user who asked has not read: the
+	// room list is per user (seqs have no gaps, so it is LastSeq minus
+	// their ReadSeq).
+	Unread int64 `json:"unread"`
 }
 
 // Message is one chat message. Seq numbers a room's messages 1, 2, 3, … with
@@ -57,6 +64,17 @@ type Message struct {
 	Message     string    `json:"message"`
 	CreatedAt   time.Time `json:"createdAt"`
 	ClientMsgID string    `json:"clientMsgId,omitempty"`
+	// Unread is how many members, the writer aside, have not read it yet
+	// (KakaoTalk's "1"), as of when it was read from the store.
+	Unread int `json:"unreadCount"`
+}
+
+// ReadState is where a member has read a room up to, and what is left.
+type ReadState struct {
+	RoomID  int64  `json:"roomId"`
+	UserID  string `json:"userId"`
+	ReadSeq int64  `json:"readSeq"` // the seq of the last message read
+	Unread  int64  `json:"unread"`  // the messages after it
 }
 
 // SignUp is a request to create a user.
@@ -94,7 +112,8 @@ type MessageFilter struct {
 	Limit   int
 }
 
-// Service is the messenger's set of operations: the seed's nine and history.
+// Service is the messenger's set of operations: the seed's nine, history
+// and read receipts.
 // The backend implements it over a Store; the gateway reaches it through Kafka
 // with a client that implements it too. Every error is an *Error (see Code);
 // anything else is a failure of the infrastructure.
@@ -127,4 +146,10 @@ type Service interface {
 	PostMessage(ctx context.Context, req PostMessage) (Message, error)
 	// Messages returns a page of a room's history to one of its members.
 	Messages(ctx context.Context, userID string, roomID int64, f MessageFilter) ([]Message, error)
+	// MarkRead moves a member's read position in a room forward to seq (a
+	// seq past the last message means the last message; an earlier one
+	// than theirs changes nothing) and returns where it stands.
+	// CodeInvalid for a negative seq; CodeNotFound for a missing room;
+	// CodeForbidden for someone who is not a member.
+	MarkRead(ctx context.Context, userID string, roomID, seq int64) (ReadState, error)
 }

@@ -13,6 +13,10 @@ const (
 	// EventMessage is a room event: a message was posted; Data is the
 	// Message, To the room's members when it was committed.
 	EventMessage = "message"
+	// EventRead is a room event: a member read further; Data is their
+	// ReadState, To the room's members. (A message event tells the same of
+	// its writer, who has read up to it.)
+	EventRead = "read"
 )
 
 // Event is news for one user. It is saved in the same transaction as the
@@ -40,11 +44,13 @@ func newEvent(kind, userID string, data any) (Event, error) {
 type EventSink interface {
 	// Start comes before the first Deliver (and again if the reader starts
 	// over). epoch names the log, and changes if it is ever recreated, which
-	// voids every position in the old one; next holds, for each partition,
-	// the offset from which every event will be delivered.
-	Start(epoch string, next []int64)
-	// Deliver hands over the event at offset of partition part. Each
-	// partition's events come in offset order; offsets may skip.
+	// voids every position in the old one; from holds, for each partition,
+	// the offset from which every event will be delivered, and until where
+	// the partition ended then: the events in between are the past.
+	Start(epoch string, from, until []int64)
+	// Deliver hands over the event at offset of partition part — every
+	// record, an unreadable one as a zero Event. Each partition's events
+	// come in offset order; offsets may skip.
 	Deliver(part int, offset int64, ev Event)
 }
 

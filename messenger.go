@@ -330,7 +330,7 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 			// either may open it again, friend or not (friendship is one-way).
 			r, err := tx.DirectRoom(ctx, id, ids[0])
 			if ErrorCode(err) != CodeNotFound {
-				return r, err // the existing room, or a failure
+				return seenBy(r, id), err // the existing room, or a failure
 			}
 		}
 		friends, err := tx.Friends(ctx, id)
@@ -363,11 +363,7 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 			return Room{}, err
 		}
 		// Every member hears of it; the opener too, for their other devices.
-		members := make([]string, len(room.Members))
-		for i, mem := range room.Members {
-			members[i] = mem.ID
-		}
-		return room, saveEvents(ctx, tx, EventRoom, members, room)
+		return seenBy(room, id), saveEvents(ctx, tx, EventRoom, memberIDs(room), room)
 	})
 }
 
@@ -381,10 +377,11 @@ func (m *Messenger) Rooms(ctx context.Context, userID string) ([]Room, error) {
 			return nil, err
 		}
 		rooms, err := tx.Rooms(ctx, id)
-		for _, r := range rooms {
+		for i, r := range rooms {
 			if r.LastMessage != nil {
 				r.LastMessage.Message = preview(r.LastMessage.Message)
 			}
+			rooms[i] = seenBy(r, id)
 		}
 		return rooms, err
 	})
@@ -423,8 +420,14 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 		}
 		if req.ClientMsgID != "" {
 			first, err := tx.MessageByClientID(ctx, req.RoomID, writer, req.ClientMsgID)
-			if ErrorCode(err) != CodeNotFound {
-				return first, err // the first result of a resend, or a failure
+			if err == nil { // the first result of a resend
+				msgs, err := withReads(ctx, tx, req.RoomID, []Message{first})
+				if err != nil {
+					return Message{}, err
+				}
+				return msgs[0], nil
+			} else if ErrorCode(err) != CodeNotFound {
+				return Message{}, err
 			}
 		}
 		msg, err := tx.InsertMessage(ctx, Message{RoomID: req.RoomID, WriterID: writer,
@@ -432,6 +435,15 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 		if err != nil {
 			return Message{}, err
 		}
+		// You have read what you write (and all before it).
+		if _, err := tx.SetReadSeq(ctx, req.RoomID, writer, msg.Seq); err != nil {
+			return Message{}, err
+		}
+		msgs, err := withReads(ctx, tx, req.RoomID, []Message{msg})
+		if err != nil {
+			return Message{}, err
+		}
+		msg = msgs[0]
 		// The members now are those who get it, live.
 		members, err := tx.RoomMembers(ctx, req.RoomID)
 		if err != nil {
@@ -463,7 +475,11 @@ func (m *Messenger) Messages(ctx context.Context, userID string, roomID int64, f
 		if err := mustBeMember(ctx, tx, roomID, id); err != nil {
 			return nil, err
 		}
-		return tx.Messages(ctx, roomID, f)
+		msgs, err := tx.Messages(ctx, roomID, f)
+		if err != nil {
+			return nil, err
+		}
+		return withReads(ctx, tx, roomID, msgs)
 	})
 }
 

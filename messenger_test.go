@@ -666,7 +666,8 @@ func TestRooms(t *testing.T) {
 
 	m1 := e.post(t, r1.ID, "b", "hello")
 	want1 := r1
-	want1.LastSeq, want1.LastActivityAt, want1.LastMessage = 1, m1.CreatedAt, &m1
+	want1.LastSeq, want1.LastActivityAt, want1.LastMessage, want1.Unread = 1, m1.CreatedAt, &m1, 1
+	want1.Members = []chatbus.Member{{ID: "a", Name: "Ann"}, {ID: "b", Name: "Bea", ReadSeq: 1}}
 	if d := cmp.Diff([]chatbus.Room{want1, r3, r2}, e.rooms(t, "A")); d != "" {
 		t.Errorf("Rooms(a) after a message in r1 (-want +got):\n%s", d)
 	}
@@ -675,6 +676,7 @@ func TestRooms(t *testing.T) {
 	m2 := e.post(t, r2.ID, "a", "two")
 	want2 := r2
 	want2.LastSeq, want2.LastActivityAt, want2.LastMessage = 2, m2.CreatedAt, &m2
+	want2.Members = []chatbus.Member{{ID: "a", Name: "Ann", ReadSeq: 2}, {ID: "b", Name: "Bea"}, {ID: "c", Name: "Cid", ReadSeq: 1}}
 	if d := cmp.Diff([]chatbus.Room{want2, want1, r3}, e.rooms(t, "a")); d != "" {
 		t.Errorf("Rooms(a) after messages in r2 (-want +got):\n%s", d)
 	}
@@ -709,7 +711,7 @@ func TestPostMessage(t *testing.T) {
 			t.Fatalf("PostMessage #%d: %v", i, err)
 		}
 		want := chatbus.Message{RoomID: r, Seq: int64(i + 1), WriterID: chatbus.NormalizeUserID(p.writer),
-			Message: p.text, CreatedAt: e.clock.Last()}
+			Message: p.text, CreatedAt: e.clock.Last(), Unread: 1}
 		if d := cmp.Diff(want, m); d != "" {
 			t.Errorf("PostMessage #%d (-want +got):\n%s", i, d)
 		}
@@ -739,6 +741,10 @@ func TestPostMessage(t *testing.T) {
 			t.Errorf("PostMessage(%.60q): %v, want %s", fmt.Sprintf("%+v", c.req), err, c.code)
 		}
 	}
+	// Each writer answered the other, so only the last is unread.
+	for i := range posted[:len(posted)-1] {
+		posted[i].Unread = 0
+	}
 	if d := cmp.Diff(posted, e.history(t, "a", r)); d != "" {
 		t.Errorf("history after refused posts (-want +got):\n%s", d)
 	}
@@ -757,11 +763,12 @@ func TestPostMessageClientMsgID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := chatbus.Message{RoomID: r, Seq: 2, WriterID: "a", Message: "once", CreatedAt: e.clock.Last(), ClientMsgID: "c-1"}
+	want := chatbus.Message{RoomID: r, Seq: 2, WriterID: "a", Message: "once", CreatedAt: e.clock.Last(), ClientMsgID: "c-1", Unread: 1}
 	if d := cmp.Diff(want, first); d != "" {
 		t.Errorf("first post (-want +got):\n%s", d)
 	}
 	e.post(t, r, "b", "in between")
+	first.Unread, want.Unread = 0, 0 // b has read it now, by answering
 	// A resend, even with another text and a different case of the id,
 	// returns the first result and adds nothing.
 	for _, resend := range []chatbus.PostMessage{req, {RoomID: r, WriterID: "A", Message: "changed", ClientMsgID: "c-1"}} {

@@ -37,7 +37,8 @@ type Tx interface {
 
 	// InsertRoom creates a room with its members and returns its id.
 	InsertRoom(ctx context.Context, r Room) (int64, error)
-	// Room returns a room with its members and last message.
+	// Room returns a room with its members (with their read positions) and
+	// last message.
 	Room(ctx context.Context, id int64) (Room, error)
 	// DirectRoom returns the direct room of two users.
 	DirectRoom(ctx context.Context, a, b string) (Room, error)
@@ -46,6 +47,12 @@ type Tx interface {
 	Rooms(ctx context.Context, userID string) ([]Room, error)
 	// IsMember tells whether userID is a member of the room.
 	IsMember(ctx context.Context, roomID int64, userID string) (bool, error)
+	// SetReadSeq moves a member's read position forward to seq; a position
+	// at or past seq stays (moved is false). CodeNotFound for a user who
+	// is not a member of the room.
+	SetReadSeq(ctx context.Context, roomID int64, userID string, seq int64) (moved bool, err error)
+	// ReadSeqs returns the read position of each member of a room, by id.
+	ReadSeqs(ctx context.Context, roomID int64) (map[string]int64, error)
 
 	// InsertMessage gives m the room's next seq (last + 1), saves it and moves
 	// the room's last activity to m.CreatedAt; it returns m with its seq. A

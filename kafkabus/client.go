@@ -213,6 +213,12 @@ func (c *Client) Messages(ctx context.Context, userID string, roomID int64, f ch
 	return rep.Chats, err
 }
 
+func (c *Client) MarkRead(ctx context.Context, userID string, roomID, seq int64) (chatbus.ReadState, error) {
+	var rep ReadReply
+	err := c.call(ctx, OpReadChat, userID, ReadChatRequest{UserID: userID, RoomID: roomID, Seq: &seq}, &rep)
+	return deref(rep.Read, err)
+}
+
 // deref returns *p, or the zero value with err.
 func deref[T any](p *T, err error) (T, error) {
 	var zero T

@@ -186,6 +186,17 @@ var endpoints = map[string]endpoint{
 		}
 		return done(clip(r.UserID), rep, err)
 	},
+	OpReadChat.Name: func(ctx context.Context, svc chatbus.Service, b []byte) answer {
+		var r ReadChatRequest
+		err := parse(b, &r, func() error { return required("userId", r.UserID, "roomId", r.RoomID, "seq", r.Seq != nil) })
+		rep := &ReadReply{UserID: clip(r.UserID), RoomID: r.RoomID}
+		if err == nil {
+			var st chatbus.ReadState
+			st, err = svc.MarkRead(ctx, r.UserID, r.RoomID, *r.Seq)
+			rep.Read = ok(st, err)
+		}
+		return done(clip(r.UserID), rep, err)
+	},
 }
 
 // encodeReply sets the reply's status from the answer's error and encodes

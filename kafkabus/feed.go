@@ -38,19 +38,19 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	names := []string{f.Topics.UserEvents(), f.Topics.RoomEvents()}
-	epoch, starts, err := f.positions(ctx, log, names)
+	epoch, starts, ends, err := f.positions(ctx, log, names)
 	if err != nil {
 		return err
 	}
 	parts := map[string]int{} // the sink's first partition of each topic
 	offsets := map[string]map[int32]kgo.Offset{}
-	var next []int64
+	var from, until []int64
 	for _, name := range names {
-		parts[name] = len(next)
+		parts[name] = len(from)
 		offsets[name] = map[int32]kgo.Offset{}
 		for p, at := range starts[name] {
 			offsets[name][int32(p)] = kgo.NewOffset().At(at)
-			next = append(next, at)
+			from, until = append(from, at), append(until, ends[name][p])
 		}
 	}
 	cl, err := kgo.NewClient(append(f.Conn.Opts(), kgo.ConsumePartitions(offsets))...)
@@ -58,7 +58,7 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
-	sink.Start(epoch, next)
+	sink.Start(epoch, from, until)
 	for {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
@@ -69,7 +69,7 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 			var ev chatbus.Event
 			if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {
 				log.Warn("an unreadable event", "topic", rec.Topic, "offset", rec.Offset)
-				return
+				ev = chatbus.Event{} // it still moves the position on
 			}
 			sink.Deliver(parts[rec.Topic]+int(rec.Partition), rec.Offset, ev)
 		})
@@ -77,15 +77,9 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 }
 
 // positions waits for the event topics to exist, then returns their epoch
-// and, per topic and partition, where to start reading: Backlog ago, but no
-// more than BacklogMax events back.
-func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (string, map[string][]int64, error) {
-	cl, err := kgo.NewClient(f.Conn.Opts()...)
-	if err != nil {
-		return "", nil, fmt.Errorf("kafka client: %w", err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+// and, per topic and partition, where to start reading (Backlog ago, but no
+// more than BacklogMax events back) and where the partition ends.
+func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (epoch string, starts, ends map[string][]int64, err error) {
 	backlog, most := f.Backlog, f.BacklogMax
 	if backlog <= 0 {
 		backlog = 10 * time.Minute
@@ -96,9 +90,9 @@ func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (
 	// The topics may be about to be created by a backend starting alongside:
 	// look again soon, then less often, and complain only after a while.
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		epoch, starts, err := startPositions(ctx, adm, names, time.Now().Add(-backlog), most)
+		epoch, starts, ends, err = f.startPositions(ctx, names, time.Now().Add(-backlog), most)
 		if err == nil {
-			return epoch, starts, nil
+			return epoch, starts, ends, nil
 		}
 		level := slog.LevelDebug
 		if wait >= time.Second {
@@ -107,52 +101,60 @@ func (f Feed) positions(ctx context.Context, log *slog.Logger, names []string) (
 		log.Log(ctx, level, "the event topics are not readable yet; waiting", "err", err, "retry", wait)
 		select {
 		case <-ctx.Done():
-			return "", nil, ctx.Err()
+			return "", nil, nil, ctx.Err()
 		case <-time.After(wait):
 		}
 	}
 }
 
-func startPositions(ctx context.Context, adm *kadm.Client, names []string, since time.Time, most int64) (string, map[string][]int64, error) {
+// startPositions looks once, with a client of its own: a client remembers
+// a topic it was told is unknown for a while, even once it exists.
+func (f Feed) startPositions(ctx context.Context, names []string, since time.Time, most int64) (epoch string, starts, ends map[string][]int64, err error) {
+	cl, err := kgo.NewClient(f.Conn.Opts()...)
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
 	tds, err := adm.ListTopics(ctx, names...)
 	if err != nil {
-		return "", nil, fmt.Errorf("list topics: %w", err)
+		return "", nil, nil, fmt.Errorf("list topics: %w", err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, names...)
+	endOffsets, err := adm.ListEndOffsets(ctx, names...)
 	if err == nil {
-		err = ends.Error()
+		err = endOffsets.Error()
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("list end offsets: %w", err)
+		return "", nil, nil, fmt.Errorf("list end offsets: %w", err)
 	}
 	afters, err := adm.ListOffsetsAfterMilli(ctx, since.UnixMilli(), names...)
 	if err == nil {
 		err = afters.Error()
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("list offsets by time: %w", err)
+		return "", nil, nil, fmt.Errorf("list offsets by time: %w", err)
 	}
 	h := sha256.New()
-	starts := map[string][]int64{}
+	starts, ends = map[string][]int64{}, map[string][]int64{}
 	for _, name := range names {
 		td, ok := tds[name]
 		if !ok || td.Err != nil || len(td.Partitions) == 0 {
-			return "", nil, fmt.Errorf("topic %s is missing", name)
+			return "", nil, nil, fmt.Errorf("topic %s is missing", name)
 		}
 		h.Write(td.ID[:])
-		starts[name] = make([]int64, len(td.Partitions))
+		starts[name], ends[name] = make([]int64, len(td.Partitions)), make([]int64, len(td.Partitions))
 		for p := range starts[name] {
-			end, ok1 := ends.Lookup(name, int32(p))
+			end, ok1 := endOffsets.Lookup(name, int32(p))
 			after, ok2 := afters.Lookup(name, int32(p))
 			if !ok1 || !ok2 || end.Offset < 0 {
-				return "", nil, fmt.Errorf("no offsets for %s/%d", name, p)
+				return "", nil, nil, fmt.Errorf("no offsets for %s/%d", name, p)
 			}
 			at := after.Offset
 			if at < 0 || at > end.Offset {
 				at = end.Offset
 			}
-			starts[name][p] = max(at, end.Offset-most)
+			starts[name][p], ends[name][p] = max(at, end.Offset-most), end.Offset
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)[:4]), starts, nil
+	return hex.EncodeToString(h.Sum(nil)[:4]), starts, ends, nil
 }

@@ -154,6 +154,8 @@ func TestPoisonRecords(t *testing.T) {
 		{kafkabus.OpLogout, `42`, "not a valid JSON request"},
 		{kafkabus.OpAddFriends, `{"userId":"a","friendId":[1,2]}`, "not a valid JSON request"},
 		{kafkabus.OpRooms, ``, "not a valid JSON request"},
+		{kafkabus.OpReadChat, `{"userId":"a","roomId":1}`, "missing required field(s): seq"},
+		{kafkabus.OpReadChat, `{"userId":"a","roomId":1,"seq":"2"}`, "seq must be a JSON number"},
 	}
 	for _, c := range cases {
 		rep := r.send(c.op, "a", c.value, kgo.RecordHeader{Key: "correlation-id", Value: []byte("poison-" + c.op.Name)})

@@ -20,8 +20,8 @@ type Operation struct {
 	Partitions int32  // the seed's partition count
 }
 
-// The operations, in the seed's order, plus history (not in the seed; the
-// web gateway needs it).
+// The operations, in the seed's order, plus history and read receipts (not
+// in the seed; the web gateway needs them).
 var (
 	OpLogin        = Operation{"login", "login-request", "login-response", 2}
 	OpLogout       = Operation{"logout", "logout-request", "logout-response", 2}
@@ -33,7 +33,8 @@ var (
 	OpAddChat      = Operation{"chat", "user-add-chat-request", "user-add-chat-response", 2}
 	OpAddFriends   = Operation{"add-friends", "user-add-friend-request", "user-add-friend-response", 2}
 	OpSearchChats  = Operation{"history", "user-search-chat-request", "user-search-chat-response", 2}
-	Operations     = []Operation{OpLogin, OpLogout, OpRooms, OpFriends, OpSignUp, OpStatus, OpOpenRoom, OpAddChat, OpAddFriends, OpSearchChats}
+	OpReadChat     = Operation{"read", "user-read-chat-request", "user-read-chat-response", 2}
+	Operations     = []Operation{OpLogin, OpLogout, OpRooms, OpFriends, OpSignUp, OpStatus, OpOpenRoom, OpAddChat, OpAddFriends, OpSearchChats, OpReadChat}
 	DeadLetterName = "dead-letter"
 	// UserEventsName is the topic of events for users (pushes), keyed by
 	// the user they are for.

@@ -154,6 +154,12 @@ type (
 		After  *int64 `json:"after,omitempty"` // given (even 0): page forward from it
 		Limit  int    `json:"limit,omitempty"`
 	}
+	// ReadChatRequest is sent to user-read-chat-request (read receipts).
+	ReadChatRequest struct {
+		UserID string `json:"userId"`
+		RoomID int64  `json:"roomId"`
+		Seq    *int64 `json:"seq"` // required; 0 is a seq like any other
+	}
 )
 
 // Replies.
@@ -197,6 +203,13 @@ type (
 		Chats []chatbus.Message `json:"chats"`
 
 		forward bool // the page runs forward from "after" (see shrink)
+	}
+	// ReadReply answers a read receipt.
+	ReadReply struct {
+		UserID string `json:"userId"`
+		RoomID int64  `json:"roomId"`
+		Status
+		Read *chatbus.ReadState `json:"read"`
 	}
 )
 

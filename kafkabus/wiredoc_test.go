@@ -47,6 +47,8 @@ var wireExamples = []wireExample{
 	{"add-chat-not-member", kafkabus.OpAddChat, "c", `{"roomId":1,"writerId":"c","message":"let me in"}`},
 	{"rooms", kafkabus.OpRooms, "a", `{"userId":"a"}`},
 	{"search-chat", kafkabus.OpSearchChats, "b", `{"userId":"b","roomId":1,"after":0,"limit":50}`},
+	{"read-chat", kafkabus.OpReadChat, "b", `{"userId":"b","roomId":1,"seq":1}`},
+	{"read-chat-negative", kafkabus.OpReadChat, "b", `{"userId":"b","roomId":1,"seq":-1}`},
 	{"logout", kafkabus.OpLogout, "a", `"a"`},
 	{"poison", kafkabus.OpLogin, "a", `{"userId":"a","userPw":`},
 }
@@ -120,7 +122,7 @@ func TestWireDoc(t *testing.T) {
 	}
 	for _, req := range []any{kafkabus.LoginRequest{}, kafkabus.LogoutRequest{}, kafkabus.UserRequest{}, kafkabus.SignUpRequest{},
 		kafkabus.StatusRequest{}, kafkabus.OpenRoomRequest{}, kafkabus.AddChatRequest{}, kafkabus.AddFriendRequest{},
-		kafkabus.SearchChatRequest{}, chatbus.User{}, chatbus.Friend{}, chatbus.Room{}, chatbus.Member{}, chatbus.Message{}} {
+		kafkabus.SearchChatRequest{}, kafkabus.ReadChatRequest{}, chatbus.ReadState{}, chatbus.User{}, chatbus.Friend{}, chatbus.Room{}, chatbus.Member{}, chatbus.Message{}} {
 		for _, field := range jsonFields(reflect.TypeOf(req)) {
 			if !bytes.Contains(doc, []byte("`"+field+"`")) {
 				t.Errorf("docs/wire.md does not document the field %s of %T", field, req)

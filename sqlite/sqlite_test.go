@@ -253,3 +253,37 @@ func TestOpenConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// TestReadSeqMigration: a database from before read receipts counts what
+// it holds as read, so an upgrade lights up no old room.
+func TestReadSeqMigration(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "chatbus.db")
+	migrations, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := rawDB(t, path)
+	if err := sqlstore.Migrate(ctx, db, migrations[:2]); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`INSERT INTO users (id, email, name, password_hash, joined_at) VALUES ('a', 'a@x.com', 'A', 'h', 0), ('b', 'b@x.com', 'B', 'h', 0)`,
+		`INSERT INTO rooms (id, name, created_at, last_seq, last_activity_at) VALUES (1, 'g', 0, 7, 0), (2, 'h', 0, 0, 0)`,
+		`INSERT INTO room_members (room_id, user_id, position, joined_at) VALUES (1, 'a', 0, 0), (1, 'b', 1, 0), (2, 'a', 0, 0)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	s := open(t, path)
+	defer s.Close()
+	for room, want := range map[int64]map[string]int64{1: {"a": 7, "b": 7}, 2: {"a": 0}} {
+		var got map[string]int64
+		err := s.View(ctx, func(tx chatbus.Tx) (err error) { got, err = tx.ReadSeqs(ctx, room); return err })
+		if d := cmp.Diff(want, got); err != nil || d != "" {
+			t.Errorf("read positions of room %d after the upgrade (-want +got):\n%s %v", room, d, err)
+		}
+	}
+}

@@ -225,7 +225,7 @@ func (t *Tx) Room(ctx context.Context, id int64) (chatbus.Room, error) {
 		return chatbus.Room{}, notFound(err, "room %d does not exist", id)
 	}
 	rooms := []chatbus.Room{r}
-	err = t.addMembers(ctx, rooms, `SELECT rm.room_id, u.id, u.name FROM room_members rm JOIN users u ON u.id = rm.user_id
+	err = t.addMembers(ctx, rooms, `SELECT rm.room_id, u.id, u.name, rm.read_seq FROM room_members rm JOIN users u ON u.id = rm.user_id
 		WHERE rm.room_id = $1 ORDER BY rm.position, u.id`, id)
 	return rooms[0], err
 }
@@ -257,13 +257,14 @@ func (t *Tx) Rooms(ctx context.Context, userID string) ([]chatbus.Room, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	err = t.addMembers(ctx, rooms, `SELECT rm.room_id, u.id, u.name FROM room_members me
+	err = t.addMembers(ctx, rooms, `SELECT rm.room_id, u.id, u.name, rm.read_seq FROM room_members me
 		JOIN room_members rm ON rm.room_id = me.room_id JOIN users u ON u.id = rm.user_id
 		WHERE me.user_id = $1 ORDER BY rm.room_id, rm.position, u.id`, userID)
 	return rooms, err
 }
 
-// addMembers fills rooms' members from a query of (room id, user id, name).
+// addMembers fills rooms' members from a query of (room id, user id, name,
+// read seq).
 func (t *Tx) addMembers(ctx context.Context, rooms []chatbus.Room, q string, args ...any) error {
 	byID := make(map[int64]*chatbus.Room, len(rooms))
 	for i := range rooms {
@@ -277,7 +278,7 @@ func (t *Tx) addMembers(ctx context.Context, rooms []chatbus.Room, q string, arg
 	for rows.Next() {
 		var roomID int64
 		var m chatbus.Member
-		if err := rows.Scan(&roomID, &m.ID, &m.Name); err != nil {
+		if err := rows.Scan(&roomID, &m.ID, &m.Name, &m.ReadSeq); err != nil {
 			return err
 		}
 		if r := byID[roomID]; r != nil {
@@ -294,6 +295,42 @@ func (t *Tx) IsMember(ctx context.Context, roomID int64, userID string) (bool, e
 		return false, nil
 	}
 	return err == nil, err
+}
+
+func (t *Tx) SetReadSeq(ctx context.Context, roomID int64, userID string, seq int64) (bool, error) {
+	// The condition makes it a maximum, in one statement that both
+	// databases take: a position never moves back.
+	res, err := t.exec(ctx, `UPDATE room_members SET read_seq = $3 WHERE room_id = $1 AND user_id = $2 AND read_seq < $3`,
+		roomID, userID, seq)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return n > 0, err
+	}
+	if ok, err := t.IsMember(ctx, roomID, userID); err != nil || ok {
+		return false, err
+	}
+	return false, chatbus.Errorf(chatbus.CodeNotFound, "%q is not a member of room %d", userID, roomID)
+}
+
+func (t *Tx) ReadSeqs(ctx context.Context, roomID int64) (map[string]int64, error) {
+	rows, err := t.query(ctx, `SELECT user_id, read_seq FROM room_members WHERE room_id = $1`, roomID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, err
+		}
+		out[id] = seq
+	}
+	return out, rows.Err()
 }
 
 func (t *Tx) InsertMessage(ctx context.Context, m chatbus.Message) (chatbus.Message, error) {

@@ -46,6 +46,8 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"Outcomes", testOutcomes},
 		{"Followers", testFollowers},
 		{"RoomMembers", testRoomMembers},
+		{"ReadSeqs", testReadSeqs},
+		{"SetReadSeqRollsBack", testSetReadSeqRollsBack},
 		{"Outbox", testOutbox},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
 		{"UpdateCancelled", testUpdateCancelled},
@@ -1321,5 +1323,69 @@ func testRoomMembers(t *testing.T, s chatbus.Store) {
 	}
 	if got := get(t, s, func(tx chatbus.Tx) ([]string, error) { return tx.RoomMembers(ctx, id+100) }); len(got) != 0 {
 		t.Errorf("members of a missing room: %v", got)
+	}
+}
+
+func testReadSeqs(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	addUsers(t, s, "a", "b", "c")
+	id := addRoom(t, s, "g", false, t0, "a", "b")
+	reads := func() map[string]int64 {
+		return get(t, s, func(tx chatbus.Tx) (map[string]int64, error) { return tx.ReadSeqs(ctx, id) })
+	}
+	if d := diff(map[string]int64{"a": 0, "b": 0}, reads()); d != "" {
+		t.Errorf("read positions of a new room (-want +got):\n%s", d)
+	}
+	set := func(user string, seq int64) (moved bool, err error) {
+		err = tryUpdate(t, s, func(tx chatbus.Tx) (err error) {
+			moved, err = tx.SetReadSeq(ctx, id, user, seq)
+			return err
+		})
+		return moved, err
+	}
+	for _, c := range []struct {
+		user  string
+		seq   int64
+		moved bool
+	}{{"a", 3, true}, {"a", 3, false}, {"a", 2, false}, {"a", 5, true}, {"b", 1, true}} {
+		if moved, err := set(c.user, c.seq); err != nil || moved != c.moved {
+			t.Errorf("SetReadSeq(%s, %d): moved %v, %v; want %v", c.user, c.seq, moved, err, c.moved)
+		}
+	}
+	if d := diff(map[string]int64{"a": 5, "b": 1}, reads()); d != "" {
+		t.Errorf("read positions never move back (-want +got):\n%s", d)
+	}
+	_, err := set("c", 1)
+	wantCode(t, err, chatbus.CodeNotFound)
+	if got := get(t, s, func(tx chatbus.Tx) (map[string]int64, error) { return tx.ReadSeqs(ctx, id+100) }); len(got) != 0 {
+		t.Errorf("read positions of a missing room: %v", got)
+	}
+	// Rooms show them with their members.
+	wantMembers := []chatbus.Member{{ID: "a", Name: "Ann", ReadSeq: 5}, {ID: "b", Name: "Bea", ReadSeq: 1}}
+	if d := diff(wantMembers, room(t, s, id).Members); d != "" {
+		t.Errorf("Room's members (-want +got):\n%s", d)
+	}
+	rooms := get(t, s, func(tx chatbus.Tx) ([]chatbus.Room, error) { return tx.Rooms(ctx, "b") })
+	if len(rooms) != 1 || diff(wantMembers, rooms[0].Members) != "" {
+		t.Errorf("Rooms' members: %+v", rooms)
+	}
+}
+
+// testSetReadSeqRollsBack: a position moved in a transaction that fails
+// stays where it was.
+func testSetReadSeqRollsBack(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	addUsers(t, s, "a", "b")
+	id := addRoom(t, s, "", true, t0, "a", "b")
+	err := tryUpdate(t, s, func(tx chatbus.Tx) error {
+		if _, err := tx.SetReadSeq(ctx, id, "a", 4); err != nil {
+			return err
+		}
+		return chatbus.Errorf(chatbus.CodeInvalid, "no")
+	})
+	wantCode(t, err, chatbus.CodeInvalid)
+	got := get(t, s, func(tx chatbus.Tx) (map[string]int64, error) { return tx.ReadSeqs(ctx, id) })
+	if got["a"] != 0 {
+		t.Errorf("a's position after a failed transaction: %d, want 0", got["a"])
 	}
 }

@@ -289,6 +289,32 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]any{"message": m})
 }
 
+func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
+	room, err := roomID(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Seq *int64 `json:"seq"`
+	}
+	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if body.Seq == nil {
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeInvalid, "seq is required"))
+		return
+	}
+	st, err := s.svc.MarkRead(r.Context(), s.userID(r), room, *body.Seq)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	// The read itself, as the "read" event carries it: one shape for both.
+	writeJSON(w, http.StatusOK, st)
+}
+
 // errorJSON is an error as the API shows it.
 func errorJSON(err error) map[string]string {
 	return map[string]string{"code": string(chatbus.ErrorCode(err)), "message": chatbus.ErrorMessage(err)}

@@ -199,7 +199,7 @@ func TestRooms(t *testing.T) {
 	m = wantJSON(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"bob"}}), http.StatusCreated)
 	wantKeys(t, "open-room answer", m, "room")
 	room := obj(t, m["room"], "room")
-	wantKeys(t, "room", room, "roomId", "roomName", "direct", "members", "createdAt", "lastSeq", "lastActivityAt", "lastMessage")
+	wantKeys(t, "room", room, "roomId", "roomName", "direct", "members", "createdAt", "lastSeq", "lastActivityAt", "lastMessage", "unread")
 	direct := num(t, room["roomId"], "roomId")
 	if room["direct"] != true || room["lastMessage"] != nil || num(t, room["lastSeq"], "lastSeq") != 0 {
 		t.Errorf("direct room %v", room)
@@ -210,7 +210,7 @@ func TestRooms(t *testing.T) {
 	}
 	for i, want := range []string{"alice", "bob"} {
 		mem := obj(t, members[i], "member")
-		wantKeys(t, "member", mem, "userId", "userName")
+		wantKeys(t, "member", mem, "userId", "userName", "readSeq")
 		if mem["userId"] != want {
 			t.Errorf("member %d: %v, want %s", i, mem, want)
 		}
@@ -419,6 +419,8 @@ func authedRoutes(room int64) []route {
 		{method: "GET", path: msgs},
 		{"POST", msgs, `{"message":"hi"}`, `{"message":"hi","clientMsgId":9}`,
 			func(p string) string { return `{"message":"` + p + `"}` }},
+		{"POST", fmt.Sprintf("/api/rooms/%d/read", room), `{"seq":0}`, `{"seq":"1"}`,
+			func(p string) string { return `{"seq":0` + strings.Repeat(" ", len(p)) + `}` }},
 	}
 }
 

@@ -85,17 +85,20 @@ func (f *feed) reset(epoch string, next []int64) {
 	f.id = cursor{epoch, f.next}.String()
 }
 
-// add holds e (its id set to the new position) and returns it; it drops
-// the oldest event when full. It reports false for an event of an unknown
-// partition, one already held, or a copy of a message already held.
+// add moves the feed past e and holds it, its id set to the new position,
+// dropping the oldest event when full. It holds nothing and reports false
+// for an event of an unknown partition, one already read, one for no one,
+// or a copy of a message already held.
 func (f *feed) add(e entry) (entry, bool) {
 	if !f.started || e.part < 0 || e.part >= len(f.next) || e.offset < f.next[e.part] {
 		return e, false
 	}
+	f.next[e.part] = e.offset + 1
+	f.id = cursor{f.epoch, f.next}.String()
+	if len(e.users) == 0 || e.room != 0 && e.seq <= f.lastSeq[e.room] {
+		return e, false
+	}
 	if e.room != 0 {
-		if e.seq <= f.lastSeq[e.room] {
-			return e, false
-		}
 		f.lastSeq[e.room] = e.seq
 	}
 	if f.n == len(f.ring) {
@@ -107,8 +110,6 @@ func (f *feed) add(e entry) (entry, bool) {
 		f.ring[f.head] = entry{}
 		f.head, f.n = (f.head+1)%len(f.ring), f.n-1
 	}
-	f.next[e.part] = e.offset + 1
-	f.id = cursor{f.epoch, f.next}.String()
 	e.id = f.id
 	f.ring[(f.head+f.n)%len(f.ring)] = e
 	f.n++
@@ -160,6 +161,16 @@ func maxOffsets(a, b []int64) []int64 {
 		out[i] = max(a[i], b[i])
 	}
 	return out
+}
+
+// reached tells whether the feed has read up to until in every partition.
+func (f *feed) reached(until []int64) bool {
+	for i, o := range until {
+		if i < len(f.next) && f.next[i] < o {
+			return false
+		}
+	}
+	return true
 }
 
 // behind tells whether the feed has not yet reached c in some partition:

@@ -65,7 +65,7 @@ func startEnv(t testing.TB, cfg web.Config, tls bool) *env {
 	}
 	e.gw = gw
 	if local {
-		gw.Start("local", []int64{0}) // a log of one partition, fed by the test
+		gw.Start("local", []int64{0}, []int64{0}) // a log of one partition, fed by the test
 	}
 	if tls {
 		e.srv = httptest.NewTLSServer(gw)
@@ -294,7 +294,7 @@ func wantUser(t testing.TB, v any, id string) map[string]any {
 func wantMessage(t testing.TB, v any) map[string]any {
 	t.Helper()
 	m := obj(t, v, "message")
-	keys := []string{"roomId", "seq", "writerId", "message", "createdAt"}
+	keys := []string{"roomId", "seq", "writerId", "message", "createdAt", "unreadCount"}
 	if _, ok := m["clientMsgId"]; ok {
 		keys = append(keys, "clientMsgId")
 	}
@@ -340,6 +340,38 @@ func (b *browser) post(room int64, text string) map[string]any {
 	b.t.Helper()
 	m := wantJSON(b.t, b.do("POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]any{"message": text}), http.StatusCreated)
 	return wantMessage(b.t, m["message"])
+}
+
+// read marks the room read up to seq and returns the answer, checked.
+func (b *browser) read(room, seq int64) map[string]any {
+	b.t.Helper()
+	m := wantJSON(b.t, b.do("POST", fmt.Sprintf("/api/rooms/%d/read", room), map[string]any{"seq": seq}), http.StatusOK)
+	wantKeys(b.t, "read answer", m, "roomId", "userId", "readSeq", "unread")
+	return m
+}
+
+// roomUnread returns the room's unread count in the browser's room list.
+func (b *browser) roomUnread(room int64) int64 {
+	b.t.Helper()
+	for _, v := range arr(b.t, wantJSON(b.t, b.do("GET", "/api/rooms", nil), http.StatusOK)["rooms"], "rooms") {
+		r := obj(b.t, v, "room")
+		if num(b.t, r["roomId"], "roomId") == room {
+			return num(b.t, r["unread"], "unread")
+		}
+	}
+	b.t.Fatalf("room %d is not in the room list", room)
+	return 0
+}
+
+// unreadCounts returns the unreadCount of each message of the room's history.
+func (b *browser) unreadCounts(room int64) []int64 {
+	b.t.Helper()
+	m := wantJSON(b.t, b.do("GET", fmt.Sprintf("/api/rooms/%d/messages", room), nil), http.StatusOK)
+	out := []int64{}
+	for _, v := range arr(b.t, m["messages"], "messages") {
+		out = append(out, num(b.t, wantMessage(b.t, v)["unreadCount"], "unreadCount"))
+	}
+	return out
 }
 
 // history returns the seqs and writers of a page of a room's history.

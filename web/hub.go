@@ -81,7 +81,8 @@ func (st *stream) idle() bool {
 type hub struct {
 	mu        sync.Mutex
 	feed      *feed
-	started   chan struct{} // closed once the feed has started
+	until     []int64       // where the log ended when the feed started
+	live      chan struct{} // closed once the feed has read that far
 	bySession map[[32]byte]map[*stream]bool
 	byUser    map[string]map[*stream]bool
 	byPre     map[string]map[*stream]bool
@@ -89,7 +90,7 @@ type hub struct {
 }
 
 func newHub(resumable int) *hub {
-	return &hub{feed: newFeed(resumable), started: make(chan struct{}),
+	return &hub{feed: newFeed(resumable), live: make(chan struct{}),
 		bySession: map[[32]byte]map[*stream]bool{}, byUser: map[string]map[*stream]bool{},
 		byPre: map[string]map[*stream]bool{}, anonBy: map[string]int{}}
 }
@@ -169,25 +170,39 @@ func (h *hub) remove(st *stream) {
 	}
 }
 
-// start (re)starts the feed at next. Streams opened on an earlier start
-// end: their cursors may not hold in the new one (they resume or resync).
-func (h *hub) start(epoch string, next []int64) {
+// start (re)starts the feed at from; the log ends at until. Streams wait
+// until the feed has read that far: a fresh stream must not be sent the
+// past as news, and a resuming one needs it held. Streams opened on an
+// earlier start end: their cursors may not hold in the new one (they
+// resume or resync).
+func (h *hub) start(epoch string, from, until []int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	select {
-	case <-h.started:
+	if h.feed.started {
 		h.closeUsers()
-	default:
-		close(h.started)
 	}
-	h.feed.reset(epoch, next)
+	h.feed.reset(epoch, from)
+	h.until = append([]int64(nil), until...)
+	h.checkLive()
 }
 
-// deliver holds e and sends it to the streams of its users.
+func (h *hub) checkLive() {
+	select {
+	case <-h.live:
+	default:
+		if h.feed.reached(h.until) {
+			close(h.live)
+		}
+	}
+}
+
+// deliver holds e and sends it to the streams of its users (an entry for
+// no one only moves the feed on).
 func (h *hub) deliver(e entry) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	e, ok := h.feed.add(e)
+	h.checkLive()
 	if !ok {
 		return
 	}

@@ -78,8 +78,8 @@ type startedSink struct {
 	started chan struct{}
 }
 
-func (s *startedSink) Start(epoch string, next []int64) {
-	s.Server.Start(epoch, next)
+func (s *startedSink) Start(epoch string, from, until []int64) {
+	s.Server.Start(epoch, from, until)
 	s.once.Do(func() { close(s.started) })
 }
 

@@ -52,7 +52,7 @@ func twoGateways(t *testing.T, cfg web.Config) (*env, *env) {
 	cfg.Service = newMessenger(t) // one backend for both
 	a, b := newEnv(t, cfg), newEnv(t, cfg)
 	for _, e := range []*env{a, b} {
-		e.gw.Start("shared", []int64{0, 0})
+		e.gw.Start("shared", []int64{0, 0}, []int64{0, 0})
 	}
 	return a, b
 }
@@ -233,4 +233,37 @@ func TestRepublishedMessageOnce(t *testing.T) {
 	if seq, _ := r.nextSeq(); seq != 3 {
 		t.Fatalf("resumed: got %d, want 3", seq)
 	}
+}
+
+// A frontend that has just started reads the past of the log first: streams
+// wait for it, then a fresh one is sent only what comes after, and one that
+// resumes is sent what it missed from the past.
+func TestStreamsWaitForThePast(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, web.Config{Service: newMessenger(t)}) // no feed started yet
+	e.signUp("alice")
+	alice := e.loggedIn("alice")
+	e.gw.Start("log", []int64{0}, []int64{3})
+	opened := make(chan *eventStream, 2)
+	go func() { opened <- alice.events() }()
+	go func() { opened <- alice.eventsFrom("log.1") }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case <-opened:
+		t.Fatal("a stream opened before the frontend read the log's past")
+	default:
+	}
+	for off := range int64(3) {
+		feedMessage(t, e.gw, 0, off, "alice")
+	}
+	a, b := <-opened, <-opened
+	if ra, rb := a.ready()["resumed"], b.ready()["resumed"]; ra == true && rb == false { // in either order
+		a, b = b, a
+	} else if ra != false || rb != true {
+		t.Fatalf("resumed: %v and %v, want one of each", ra, rb)
+	}
+	b.wantSeqs(2, 3)
+	feedMessage(t, e.gw, 0, 3, "alice")
+	a.wantSeqs(4)
+	b.wantSeqs(4)
 }

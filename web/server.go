@@ -201,6 +201,7 @@ func (s *Server) routes() []route {
 		{"POST /api/rooms", s.authed(s.handleOpenRoom)},
 		{"GET /api/rooms/{roomId}/messages", s.authed(s.handleMessages)},
 		{"POST /api/rooms/{roomId}/messages", s.authed(s.handlePost)},
+		{"POST /api/rooms/{roomId}/read", s.authed(s.handleRead)},
 		{"GET /api/events", s.handleEvents},
 		{"GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }},
 	}

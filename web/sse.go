@@ -68,7 +68,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		// A frontend that has just started has not read the log yet.
 		select {
-		case <-s.hub.started:
+		case <-s.hub.live:
 		case <-time.After(10 * time.Second):
 			w.Header().Set("Retry-After", "2")
 			s.writeError(w, r, chatbus.Errorf(chatbus.CodeUnavailable, "the event stream is starting; try again"))
@@ -232,29 +232,37 @@ func rawFrame(name string, data []byte) []byte {
 }
 
 // Start starts the feed of events at a position of the log (chatbus.EventSink).
-func (s *Server) Start(epoch string, next []int64) { s.hub.start(epoch, next) }
+func (s *Server) Start(epoch string, from, until []int64) { s.hub.start(epoch, from, until) }
 
 // Deliver pushes a published event to the streams of its users on this
 // frontend, as an SSE event named by its kind, and holds it for streams that
 // resume. Only the known kinds pass, as one line of JSON: a record anyone
 // wrote to the topic must not become arbitrary SSE fields.
 func (s *Server) Deliver(part int, offset int64, ev chatbus.Event) {
+	e := entry{part: part, offset: offset}
+	s.hub.deliver(eventEntry(e, ev)) // one for no one if it does not pass
+}
+
+func eventEntry(e entry, ev chatbus.Event) entry {
 	var data bytes.Buffer
 	if json.Compact(&data, ev.Data) != nil {
-		return
+		return e
 	}
-	e := entry{part: part, offset: offset, frame: rawFrame(ev.Kind, data.Bytes())}
+	var users []string
 	switch ev.Kind {
 	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
-		e.users = []string{ev.UserID}
+		users = []string{ev.UserID}
 	case chatbus.EventMessage:
 		var m struct{ Seq int64 }
 		if json.Unmarshal(data.Bytes(), &m) != nil || ev.RoomID <= 0 || m.Seq <= 0 {
-			return
+			return e
 		}
-		e.users, e.room, e.seq = ev.To, ev.RoomID, m.Seq
+		users, e.room, e.seq = ev.To, ev.RoomID, m.Seq
+	case chatbus.EventRead:
+		users = ev.To
 	default:
-		return
+		return e
 	}
-	s.hub.deliver(e)
+	e.users, e.frame = users, rawFrame(ev.Kind, data.Bytes())
+	return e
 }

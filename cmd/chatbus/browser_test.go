@@ -216,12 +216,18 @@ func TestBrowserJourney(t *testing.T) {
 		)
 	}
 	alice.waitJS("both messages", `document.querySelectorAll('#messages .msg.mine').length === 2`)
+	// Bob has not read them: each shows KakaoTalk's "1".
+	alice.waitJS("unread by bob", `[...document.querySelectorAll('#messages .msg.mine .unread-count')].every(e => !e.hidden && e.textContent === '1')`)
 
 	// Bob's room list shows the new room without a reload (a push); he
 	// reads both messages and answers; Alice sees the answer at once.
 	bob.waitJS("the room in bob's list", `document.querySelectorAll('#rooms li').length === 1`)
+	bob.waitJS("bob's unread badge", `document.querySelector('#rooms li .badge')?.textContent === '2'`)
 	bob.do("open the room", chromedp.Click(chromedp.CSS("#rooms li")))
 	bob.waitJS("alice's messages", `document.querySelectorAll('#messages .msg').length === 2`)
+	bob.waitJS("no badge on the open room", `document.querySelector('#rooms li .badge') === null`)
+	// Bob's window shows them, so they are read: Alice's "1"s go, live.
+	alice.waitJS("read by bob", `[...document.querySelectorAll('#messages .msg.mine .unread-count')].every(e => e.hidden)`)
 	if got := bob.text("#messages .msg:last-child .bubble"); got != xss {
 		t.Errorf("the hostile message as bob sees it: %q", got)
 	}
@@ -230,6 +236,28 @@ func TestBrowserJourney(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#send-form button")),
 	)
 	alice.waitJS("bob's answer", `[...document.querySelectorAll('#messages .msg:not(.mine) .bubble')].some(e => e.textContent === 'hi alice')`)
+	bob.waitJS("the answer read by alice", `document.querySelector('#messages .msg.mine:last-child .unread-count').hidden`)
+
+	// Alice steps back to her list; Bob's next message stays unread ("1",
+	// and a badge on her list) until her window shows it.
+	// (#back shows on a phone only; the desktop list is beside the chat.)
+	alice.eval(`document.getElementById('back').click(), true`)
+	alice.waitJS("alice out of the room", `!document.getElementById('app').classList.contains('in-room')`)
+	bob.do("ask",
+		chromedp.SendKeys(chromedp.CSS("#send-form textarea"), "are you there?"),
+		chromedp.Click(chromedp.CSS("#send-form button")),
+	)
+	bob.waitJS("bob's question unread", `document.querySelector('#messages .msg.mine:last-child .unread-count').textContent === '1'`)
+	alice.waitJS("alice's unread badge", `document.querySelector('#rooms li .badge')?.textContent === '1'`)
+	bob.screenshot("bob-unread")
+	alice.screenshot("alice-badge")
+	if got := bob.text("#messages .msg.mine:last-child .unread-count"); got != "1" {
+		t.Errorf("bob's question before alice looks: unread %q, want 1", got)
+	}
+	alice.do("open the room again", chromedp.Click(chromedp.CSS("#rooms li")))
+	alice.waitJS("bob's question", `[...document.querySelectorAll('#messages .msg:not(.mine) .bubble')].some(e => e.textContent === 'are you there?')`)
+	bob.waitJS("the question read by alice", `document.querySelector('#messages .msg.mine:last-child .unread-count').hidden`)
+	alice.waitJS("no badge on alice's open room", `document.querySelector('#rooms li .badge') === null`)
 	alice.screenshot("alice-chat")
 	bob.screenshot("bob-chat")
 

@@ -117,12 +117,12 @@ function openEvents() {
     if (ev.lastEventId) state.cursor = ev.lastEventId;
     fn(ev.data ? JSON.parse(ev.data) : {});
   });
-  let readies = 0;
   on("ready", (data) => {
     showConn("");
     if (state.me && !data.authenticated) { showAuth(); return; } // the session ended
-    // A stream that could not resume from the cursor missed pushes: load again.
-    if (readies++ > 0 && state.me && !data.resumed) reloadAll();
+    // Pushes flow from here on; a stream that did not resume from a cursor
+    // may have missed some before: load again, now that none will be missed.
+    if (state.me && !data.resumed) reloadAll();
   });
   on("resync", () => { if (state.me) reloadAll(); });
   on("login", (data) => { if (state.onLogin && data.user) state.onLogin(data.user); });
@@ -130,6 +130,7 @@ function openEvents() {
   on("status", () => loadFriends());
   on("room", () => loadRooms());
   on("message", (data) => onMessage(data));
+  on("read", (data) => onRead(data));
   es.onerror = () => {
     if (es.readyState === EventSource.CLOSED) {
       showConn("Disconnected. Reconnecting…", true);
@@ -276,6 +277,18 @@ async function loadRooms() {
   try {
     state.rooms = (await api("GET", "/api/rooms")).rooms;
   } catch (e) { sideError(e.message); return; }
+  // The open room keeps the read positions it has heard of since.
+  const open = state.room && state.rooms.find((r) => r.roomId === state.room.roomId);
+  if (open) {
+    for (const m of open.members) m.readSeq = Math.max(m.readSeq, state.reads[m.userId] || 0);
+    state.room.members = open.members;
+  }
+  renderRooms();
+}
+
+// renderRooms shows the room list, with each room's unread badge (none for
+// the room in view: it is being read).
+function renderRooms() {
   const ul = $("rooms");
   ul.replaceChildren();
   for (const r of state.rooms) {
@@ -289,6 +302,7 @@ async function loadRooms() {
     const meta = el("div", "meta");
     meta.append(el("span", "", timeOf(r.lastActivityAt)));
     if (r.members.length > 2) meta.append(el("span", "", String(r.members.length)));
+    if (r.unread > 0 && !inView(r.roomId)) meta.append(el("span", "badge", r.unread > 999 ? "999+" : String(r.unread)));
     li.append(meta);
     li.onclick = () => enterRoom(r);
     ul.append(li);
@@ -333,6 +347,11 @@ async function openRoom(memberIds, name) {
 function enterRoom(r) {
   state.room = r;
   state.lastSeq = 0;
+  state.readSent = 0;
+  // The members' read positions, kept up to date by read and message
+  // events: they give each message its "not read yet" count.
+  state.reads = {};
+  for (const m of r.members) state.reads[m.userId] = m.readSeq || 0;
   $("app").classList.add("in-room");
   $("chat-title").textContent = roomTitle(r);
   $("chat-members").textContent = r.members.map((m) => m.userName).join(", ");
@@ -343,10 +362,13 @@ function enterRoom(r) {
   // comes before the first page is in waits for it.
   state.loading = loadMessages(true);
   $("send-form").message.focus();
+  renderRooms(); // its badge goes: it is being read
 }
 
 function leaveRoom() {
   state.room = null;
+  clearTimeout(state.readTimer);
+  state.readTimer = null;
   $("app").classList.remove("in-room");
 }
 $("back").onclick = () => { leaveRoom(); loadRooms(); };
@@ -410,6 +432,8 @@ function refreshRoomsSoon() {
 
 async function onMessage(m) {
   refreshRoomsSoon();
+  // Its writer has read up to it.
+  if (state.room && m.roomId === state.room.roomId) setRead(m.writerId, m.seq);
   if (!state.room || m.roomId !== state.room.roomId) return;
   await state.loading;
   if (m.seq === state.lastSeq + 1) addMessage(m);
@@ -431,6 +455,7 @@ function addMessage(m) {
   const mine = m.writerId === state.me.userId;
   box.append(messageEl(m));
   if (near || mine) box.scrollTop = box.scrollHeight;
+  markReadSoon();
 }
 
 function messageEl(m) {
@@ -441,9 +466,91 @@ function messageEl(m) {
     const w = state.room.members.find((x) => x.userId === m.writerId);
     div.append(el("div", "who", w ? w.userName : m.writerId));
   }
-  div.append(el("div", "bubble", m.message), el("div", "time", timeOf(m.createdAt)));
+  const meta = el("div", "time");
+  const count = el("span", "unread-count");
+  meta.append(count, document.createTextNode(timeOf(m.createdAt)));
+  div.append(el("div", "bubble", m.message), meta);
+  div.dataset.writer = m.writerId;
+  div.dataset.unread = m.unreadCount === undefined ? "" : m.unreadCount;
+  showUnread(div);
   return div;
 }
+
+// ---- read receipts ------------------------------------------------------
+
+// unreadOf counts the members other than the writer who have not read up
+// to seq, by the read positions heard of.
+function unreadOf(writerId, seq) {
+  return state.room.members.filter((m) => m.userId !== writerId && (state.reads[m.userId] || 0) < seq).length;
+}
+
+// showUnread sets a message's "not read yet" count (hidden at 0). The
+// backend's count when the message was read is an upper bound: positions
+// only move forward.
+function showUnread(div) {
+  let n = unreadOf(div.dataset.writer, Number(div.dataset.seq));
+  if (div.dataset.unread !== "") n = Math.min(n, Number(div.dataset.unread));
+  const c = div.querySelector(".unread-count");
+  c.textContent = n > 0 ? String(n) : "";
+  c.hidden = n === 0;
+}
+
+// setRead notes that a member of the open room has read up to seq, and
+// recounts the messages shown when that changes anything.
+function setRead(userId, seq) {
+  if ((state.reads[userId] || 0) >= seq) return;
+  state.reads[userId] = seq;
+  const m = state.room.members.find((x) => x.userId === userId);
+  if (m) m.readSeq = seq;
+  for (const div of $("messages").querySelectorAll(".msg")) showUnread(div);
+}
+
+// onRead hears that a member read further: the open room recounts its
+// messages; the room list's badge follows the user's own reads (from this
+// device or another).
+function onRead(st) {
+  const r = state.rooms.find((x) => x.roomId === st.roomId);
+  if (r) {
+    const m = r.members.find((x) => x.userId === st.userId);
+    if (m) m.readSeq = Math.max(m.readSeq, st.readSeq);
+    if (st.userId === state.me.userId) r.unread = Math.min(r.unread, st.unread);
+  }
+  if (state.room && state.room.roomId === st.roomId) setRead(st.userId, st.readSeq);
+  if (st.userId === state.me.userId) renderRooms();
+}
+
+// inView tells whether the room is open and the page is seen.
+function inView(roomId) {
+  return !!state.room && state.room.roomId === roomId && document.visibilityState === "visible";
+}
+
+// markReadSoon tells the backend, after a moment, that the user has read
+// the open room up to the last message shown: one call for a burst.
+function markReadSoon() {
+  if (state.readTimer || !state.room || !inView(state.room.roomId)) return;
+  state.readTimer = setTimeout(markRead, 300);
+}
+
+async function markRead() {
+  state.readTimer = null;
+  const r = state.room;
+  const seq = state.lastSeq;
+  if (!r || seq <= state.readSent || !inView(r.roomId)) return;
+  state.readSent = seq;
+  setRead(state.me.userId, seq);
+  try {
+    onRead(await api("POST", "/api/rooms/" + r.roomId + "/read", { seq }));
+  } catch (e) {
+    if (state.room === r) state.readSent = 0; // try again with the next message
+  }
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "visible") {
+    markReadSoon();
+    if (state.me) renderRooms();
+  }
+});
 
 $("send-form").onsubmit = async (ev) => {
   ev.preventDefault();
