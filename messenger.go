@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -412,19 +414,24 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 		return Message{}, err
 	}
 	return update(ctx, m, "chat", func(tx Tx) (Message, error) {
-		if _, err := userMustExist(ctx, tx, writer); err != nil {
+		// The members' read positions tell whether the writer is one, whom
+		// the message reaches, and how many have not read it: one query on
+		// the hot path.
+		reads, err := tx.ReadSeqs(ctx, req.RoomID)
+		if err != nil {
 			return Message{}, err
 		}
-		if err := mustBeMember(ctx, tx, req.RoomID, writer); err != nil {
-			return Message{}, err
+		if _, ok := reads[writer]; !ok { // say precisely why not
+			if _, err := userMustExist(ctx, tx, writer); err != nil {
+				return Message{}, err
+			}
+			return Message{}, mustBeMember(ctx, tx, req.RoomID, writer)
 		}
 		if req.ClientMsgID != "" {
 			first, err := tx.MessageByClientID(ctx, req.RoomID, writer, req.ClientMsgID)
 			if err == nil { // the first result of a resend
-				msgs, err := withReads(ctx, tx, req.RoomID, []Message{first})
-				if err != nil {
-					return Message{}, err
-				}
+				msgs := []Message{first}
+				countUnread(msgs, reads)
 				return msgs[0], nil
 			} else if ErrorCode(err) != CodeNotFound {
 				return Message{}, err
@@ -439,22 +446,16 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 		if _, err := tx.SetReadSeq(ctx, req.RoomID, writer, msg.Seq); err != nil {
 			return Message{}, err
 		}
-		msgs, err := withReads(ctx, tx, req.RoomID, []Message{msg})
-		if err != nil {
-			return Message{}, err
-		}
-		msg = msgs[0]
+		reads[writer] = msg.Seq
+		msgs := []Message{msg}
+		countUnread(msgs, reads)
 		// The members now are those who get it, live.
-		members, err := tx.RoomMembers(ctx, req.RoomID)
+		ev, err := newEvent(EventMessage, "", msgs[0])
 		if err != nil {
 			return Message{}, err
 		}
-		ev, err := newEvent(EventMessage, "", msg)
-		if err != nil {
-			return Message{}, err
-		}
-		ev.RoomID, ev.To = req.RoomID, members
-		return msg, tx.InsertEvents(ctx, []Event{ev})
+		ev.RoomID, ev.To = req.RoomID, slices.Sorted(maps.Keys(reads))
+		return msgs[0], tx.InsertEvents(ctx, []Event{ev})
 	})
 }
 
