@@ -14,7 +14,8 @@ func (b *bench) progress(format string, a ...any) {
 }
 
 // report writes a progress line every second from start until stopped:
-// what was posted, the rates of the last second, the latency so far.
+// what was posted, the rates of the last second (warm-up included), the
+// latency so far (measured messages only).
 func (b *bench) report(ctx context.Context, start time.Duration) (stop func()) {
 	if b.cfg.Progress == nil {
 		return func() {}
@@ -39,7 +40,7 @@ func (b *bench) report(ctx context.Context, start time.Duration) (stop func()) {
 			} else if now >= b.measureFrom+b.cfg.Duration {
 				phase = "waiting for deliveries"
 			}
-			acc, del := b.accepted.Load(), b.deliveries.Load()
+			acc, del := b.acceptedAll.Load(), b.delivered.Load()
 			b.progress("%5.0fs %s: posted %d, accepted %d/s, delivered %d/s, p99 %.2f ms, streams ended %d",
 				(now - start).Seconds(), phase, b.next.Load(), acc-lastAcc, del-lastDel,
 				ms(b.latency.quantile(0.99)), b.streamsEnded.Load())

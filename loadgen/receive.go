@@ -40,6 +40,7 @@ func (b *bench) receive(s *stream) {
 			return true
 		}
 		rec.delivered.Add(1)
+		b.delivered.Add(1)
 		if rec.measured.Load() {
 			b.deliveries.Add(1)
 			b.latency.record(at - time.Duration(rec.due.Load()))

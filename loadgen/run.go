@@ -22,8 +22,9 @@ type bench struct {
 	next    atomic.Uint64 // the next message's number
 
 	sent, accepted, unsent atomic.Int64 // measured messages
+	acceptedAll            atomic.Int64 // warm-up included, for the progress line
 	deliveries             atomic.Int64 // measured messages' first arrivals
-	expected               atomic.Int64 // deliveries owed by accepted messages
+	delivered              atomic.Int64 // first arrivals, warm-up included
 	duplicated             atomic.Int64
 	streamsEnded           atomic.Int64 // streams the server closed mid-run
 	closing                atomic.Bool
