@@ -17,7 +17,7 @@ func (b *bench) progress(format string, a ...any) {
 // what was posted, the rates of the last second (warm-up included), the
 // latency so far (measured messages only).
 func (b *bench) report(ctx context.Context, start time.Duration) (stop func()) {
-	if b.cfg.Progress == nil {
+	if b.cfg.Progress == nil || len(b.rooms) == 0 {
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)

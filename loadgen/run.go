@@ -121,6 +121,9 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 // the streams open as long), then waits for the deliveries owed.
 func (b *bench) load(ctx context.Context, rep *Report) error {
 	start := b.since()
+	if len(b.rooms) == 0 {
+		b.cfg.Warmup, rep.WarmupSec, rep.Rate, rep.Senders, rep.Members = 0, 0, 0, 0, 0 // nothing is sent
+	}
 	b.measureFrom = start + b.cfg.Warmup
 	end := b.measureFrom + b.cfg.Duration
 	stopProgress := b.report(ctx, start)
@@ -128,6 +131,7 @@ func (b *bench) load(ctx context.Context, rep *Report) error {
 	switch {
 	case len(b.rooms) == 0:
 		rep.Mode = "idle"
+		b.progress("holding the streams open for %v", b.cfg.Duration)
 		select {
 		case <-ctx.Done():
 		case <-time.After(end - b.since()):
