@@ -10,8 +10,8 @@ import (
 	"github.com/chatbus/chatbus/loadgen"
 )
 
-// A short run against a real system: every accepted message reaches every
-// member's stream once.
+// Short runs against a real system, one after the other (each run's users
+// are its own): every accepted message reaches every member's stream once.
 func TestRunAgainstSystem(t *testing.T) {
 	url := startSystem(t)
 	for _, tc := range []struct {
@@ -50,9 +50,7 @@ func TestRunAgainstSystem(t *testing.T) {
 	}
 }
 
-// The same users ids are never used twice, so a second run on the same
-// data works (covered above: two runs on one system); and a target that is
-// not this machine is refused before anything is sent.
+// A target that is not this machine is refused before anything is sent.
 func TestRefusesRemoteTargets(t *testing.T) {
 	for _, target := range []string{"http://192.0.2.1:8080", "http://[2001:db8::1]:8080", "ftp://127.0.0.1/"} {
 		_, err := loadgen.Run(context.Background(), loadgen.Config{Targets: []string{target}, Users: 2, Rooms: 1, Members: 2, Duration: time.Second})

@@ -36,12 +36,12 @@ type Report struct {
 	Unsent         int64            `json:"unsent"`   // due at the fixed rate, but no sender was free before the end
 	AcceptedPerSec float64          `json:"acceptedPerSec"`
 
-	Deliveries     int64   `json:"deliveries"`
-	DeliveriesPerS float64 `json:"deliveriesPerSec"`
-	P50Ms          float64 `json:"p50Ms"`
-	P90Ms          float64 `json:"p90Ms"`
-	P99Ms          float64 `json:"p99Ms"`
-	MaxMs          float64 `json:"maxMs"`
+	Deliveries       int64   `json:"deliveries"`
+	DeliveriesPerSec float64 `json:"deliveriesPerSec"`
+	P50Ms            float64 `json:"p50Ms"`
+	P90Ms            float64 `json:"p90Ms"`
+	P99Ms            float64 `json:"p99Ms"`
+	MaxMs            float64 `json:"maxMs"`
 
 	Lost         int64 `json:"lost"`         // deliveries accepted messages owed at the end of the grace period
 	Duplicated   int64 `json:"duplicated"`   // a message a stream had already
@@ -69,7 +69,7 @@ func (b *bench) fill(r *Report) {
 	r.Deliveries = b.deliveries.Load()
 	if r.DurationSec > 0 {
 		r.AcceptedPerSec = float64(r.Accepted) / r.DurationSec
-		r.DeliveriesPerS = float64(r.Deliveries) / r.DurationSec
+		r.DeliveriesPerSec = float64(r.Deliveries) / r.DurationSec
 	}
 	r.P50Ms, r.P90Ms, r.P99Ms = ms(b.latency.quantile(0.5)), ms(b.latency.quantile(0.9)), ms(b.latency.quantile(0.99))
 	r.MaxMs = ms(b.latency.quantile(1))
@@ -110,7 +110,7 @@ func (r Report) WriteTable(w io.Writer) error {
 		if r.Unsent > 0 {
 			row("unsent (behind schedule)", "%d", r.Unsent)
 		}
-		row("deliveries", "%d (%.0f/s)", r.Deliveries, r.DeliveriesPerS)
+		row("deliveries", "%d (%.0f/s)", r.Deliveries, r.DeliveriesPerSec)
 		row("latency (from "+r.LatencyFrom+")", "p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms", r.P50Ms, r.P90Ms, r.P99Ms, r.MaxMs)
 		row("lost / duplicated", "%d / %d", r.Lost, r.Duplicated)
 	}

@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"time"
 )
+
+const readyTimeout = 30 * time.Second
 
 // stream is one user's open /api/events stream.
 type stream struct {
@@ -42,6 +45,9 @@ func openStream(ctx context.Context, u *user) (*stream, error) {
 		return nil, &statusError{Method: "GET", Path: "/api/events", Status: resp.StatusCode, Code: e.Error.Code, Msg: e.Error.Message}
 	}
 	s := &stream{user: u, body: resp.Body, br: bufio.NewReaderSize(resp.Body, 4096)}
+	// A gateway that answers but never says ready must not hang the setup.
+	stuck := time.AfterFunc(readyTimeout, func() { resp.Body.Close() })
+	defer stuck.Stop()
 	var ready []byte
 	err = s.read(func(name string, data []byte) bool {
 		if name == "ready" {
