@@ -1,6 +1,6 @@
 // Command chatbus is the Kafka-native messenger: one binary whose
 // subcommands run the whole system (run), or one part of it (broker,
-// backend). Every flag is also an environment variable (CHATBUS_…).
+// backend, frontend), or load a running one (bench). Every flag is also an environment variable (CHATBUS_…).
 package main
 
 import (
@@ -25,6 +25,7 @@ type cli struct {
 	Broker   brokerCmd   `cmd:"" help:"Run only the embedded Kafka-protocol broker."`
 	Backend  backendCmd  `cmd:"" help:"Run only the backend, against any Kafka cluster."`
 	Frontend frontendCmd `cmd:"" help:"Run only the web gateway, against any Kafka cluster."`
+	Bench    benchCmd    `cmd:"" help:"Load a running system through its public HTTP/SSE API and report rates, latency, lost and duplicated deliveries."`
 }
 
 func main() {

@@ -246,7 +246,8 @@ func TestPortInUse(t *testing.T) {
 
 // TestHelpListsEnvironment: every flag of every command shows its variable.
 func TestHelpListsEnvironment(t *testing.T) {
-	for _, sub := range []string{"run", "broker", "backend"} {
+	for sub, flag := range map[string]string{"run": "--data-dir", "broker": "--data-dir", "backend": "--data-dir",
+		"frontend": "--http-addr", "bench": "--target"} {
 		cmd := exec.Command(os.Args[0], sub, "--help")
 		cmd.Env = append(os.Environ(), "CHATBUS_TEST_AS_MAIN=1")
 		out, _ := cmd.CombinedOutput()
@@ -259,8 +260,8 @@ func TestHelpListsEnvironment(t *testing.T) {
 				t.Errorf("chatbus %s --help: --%s has no %s", sub, line[1], env)
 			}
 		}
-		if !strings.Contains(string(out), "--data-dir") {
-			t.Errorf("chatbus %s --help lacks --data-dir:\n%s", sub, out)
+		if !strings.Contains(string(out), flag) {
+			t.Errorf("chatbus %s --help lacks %s:\n%s", sub, flag, out)
 		}
 	}
 }
