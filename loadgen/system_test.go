@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -91,7 +90,6 @@ func startSystem(t *testing.T) string {
 	hs.Start()
 	stops = append(stops, hs.Close)
 	goRun(func() { gw.Run(ctx) }) // its end ends the streams, before hs.Close
-	goRun(func() { kafkabus.ReadEvents(ctx, conn, topics, gw) })
-	time.Sleep(200 * time.Millisecond) // the event reader is at the end of the topics
+	goRun(func() { kafkabus.Feed{Conn: conn, Topics: topics}.Run(ctx, gw) }) // streams wait for it
 	return hs.URL
 }
