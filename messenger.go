@@ -84,10 +84,28 @@ func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T,
 		}
 		return tx.SaveOutcome(ctx, key, saved, m.Now())
 	})
-	if err == nil && m.Wrote != nil {
+	if err == nil && m.Wrote != nil && ctx.Value(inBatch{}) == nil {
 		m.Wrote()
 	}
 	return out, err
+}
+
+type inBatch struct{}
+
+// Batch runs fn with a context under which the messenger's writes share one
+// transaction, if the store is a Batcher: a write done under it is durable
+// only once Batch has returned nil, and fn's error undoes them all. The
+// backend serves a poll's chat messages so: one commit for many.
+func (m *Messenger) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	b, ok := m.store.(Batcher)
+	if !ok {
+		return fn(ctx)
+	}
+	err := b.Batch(ctx, func(ctx context.Context) error { return fn(context.WithValue(ctx, inBatch{}, true)) })
+	if err == nil && m.Wrote != nil {
+		m.Wrote()
+	}
+	return err
 }
 
 // replay returns the saved result of op under ctx's idempotency key, if any.

@@ -17,6 +17,16 @@ type Store interface {
 	Close() error
 }
 
+// Batcher is a Store that can group writes: every Update made with the
+// context Batch hands to fn runs as a savepoint of one transaction, which
+// commits when fn returns nil. Many small writes then share one commit (on
+// SQLite, one write of each page they touch instead of one per write). An
+// Update in a batch is all-or-nothing as ever, but durable only once Batch
+// has returned nil; fn's error, or a failed commit, undoes them all.
+type Batcher interface {
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // Tx is what a transaction can read and write. Lookups of a missing row
 // return an *Error with CodeNotFound; inserts that break a uniqueness rule
 // return CodeConflict. Writes inside View fail.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -28,12 +29,6 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 	op := s.byTopic[r.Topic]
 	corrID := header(r, HeaderCorrelationID)
 	key := idempotencyKey(r, corrID)
-	// The record's logger is made only when there is something to log:
-	// this is the path of every request.
-	log := func() *slog.Logger {
-		return s.log.With("op", op.Name, "topic", r.Topic, "partition", r.Partition, "offset", r.Offset, "correlationId", corrID)
-	}
-
 	// A request that fails for an internal reason is tried again with
 	// backoff for RetryFor, stalling only its own partition.
 	var a answer
@@ -43,7 +38,7 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		if chatbus.ErrorCode(a.err) != chatbus.CodeInternal || time.Now().Add(backoff).After(deadline) {
 			break
 		}
-		log().Warn("request failed; retrying", "err", a.err, "try", try)
+		s.recordLog(r).Warn("request failed; retrying", "err", a.err, "try", try)
 		select {
 		case <-quit:
 			return nil, false
@@ -53,11 +48,55 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+	return s.replies(r, a), true
+}
+
+// serveGrouped serves records of one partition in one transaction of the
+// store, when the service can group writes: one commit for many chat
+// messages. ok is false when a record failed for an internal reason: every
+// effect of the group is then undone, and the caller serves the records one
+// by one, with retries.
+func (s *Server) serveGrouped(ctx context.Context, b batcher, records []*kgo.Record) (outs [][]*kgo.Record, ok bool) {
+	errAgain := errors.New("served again one by one")
+	err := b.Batch(ctx, func(ctx context.Context) error {
+		outs = outs[:0]
+		for _, r := range records {
+			a := s.call(ctx, s.byTopic[r.Topic], idempotencyKey(r, header(r, HeaderCorrelationID)), r.Value)
+			if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
+				return errAgain
+			}
+			outs = append(outs, s.replies(r, a))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errAgain) {
+		s.log.Warn("a group of requests failed; serving them one by one", "err", err, "requests", len(records))
+	}
+	return outs, err == nil
+}
+
+// batcher is a service that can run writes in one transaction
+// (chatbus.Messenger over a store that batches).
+type batcher interface {
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
+// recordLog is the logger of one request, made only when there is
+// something to log: this is the path of every request.
+func (s *Server) recordLog(r *kgo.Record) *slog.Logger {
+	return s.log.With("op", s.byTopic[r.Topic].Name, "topic", r.Topic, "partition", r.Partition,
+		"offset", r.Offset, "correlationId", header(r, HeaderCorrelationID))
+}
+
+// replies returns the records that answer r with a: its reply and, for a
+// request that cannot be served, its copy in the dead-letter topic.
+func (s *Server) replies(r *kgo.Record, a answer) []*kgo.Record {
+	op := s.byTopic[r.Topic]
 	if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
-		log().Error("request failed; dead-lettered", "err", a.err)
+		s.recordLog(r).Error("request failed; dead-lettered", "err", a.err)
 		a.poison = true
 	} else if a.poison {
-		log().Warn("unusable request; dead-lettered", "err", a.err)
+		s.recordLog(r).Warn("unusable request; dead-lettered", "err", a.err)
 	}
 
 	value, err := encodeReply(a)
@@ -68,11 +107,11 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		}
 		a.err = chatbus.Errorf(chatbus.CodeInternal, "the reply would be %d bytes, more than the %d a reply may hold", len(value), MaxReplyBytes)
 		a.reply = &Status{}
-		log().Error("reply too large", "bytes", len(value))
+		s.recordLog(r).Error("reply too large", "bytes", len(value))
 		value, err = encodeReply(a)
 	}
 	if err != nil {
-		log().Error("encode reply", "err", err)
+		s.recordLog(r).Error("encode reply", "err", err)
 		a.err, a.poison = err, true
 		value, _ = encodeReply(answer{reply: &Status{}, err: err})
 	}
@@ -80,14 +119,14 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 	if a.key == "" {
 		replyKey = r.Key
 	}
-	out = []*kgo.Record{{Topic: s.cfg.Topics.Response(op), Key: replyKey, Value: value}}
-	if corrID != "" {
+	out := []*kgo.Record{{Topic: s.cfg.Topics.Response(op), Key: replyKey, Value: value}}
+	if corrID := header(r, HeaderCorrelationID); corrID != "" {
 		out[0].Headers = []kgo.RecordHeader{{Key: HeaderCorrelationID, Value: []byte(corrID)}}
 	}
 	if a.poison {
 		out = append(out, deadLetter(s.cfg.Topics.DeadLetter(), r, a.err))
 	}
-	return out, true
+	return out
 }
 
 // idempotencyKey names a request so that doing it again is recognised: by

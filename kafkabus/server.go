@@ -44,8 +44,8 @@ type Server struct {
 	cfg     ServerConfig
 	log     *slog.Logger
 	byTopic map[string]Operation
-	// signUpTopic and loginTopic are looked at for every record.
-	signUpTopic, loginTopic string
+	// signUpTopic, loginTopic and chatTopic are looked at for every record.
+	signUpTopic, loginTopic, chatTopic string
 
 	mu       sync.Mutex
 	assigned map[topicPartition]bool
@@ -79,6 +79,7 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		s.byTopic[cfg.Topics.Request(op)] = op
 	}
 	s.signUpTopic, s.loginTopic = cfg.Topics.Request(OpSignUp), cfg.Topics.Request(OpLogin)
+	s.chatTopic = cfg.Topics.Request(OpAddChat)
 	opts := append(cfg.Conn.Opts(),
 		kgo.ConsumerGroup(cfg.Group),
 		// A backend that dies (SIGKILL, a lost machine) holds its partitions
@@ -304,9 +305,14 @@ func (s *Server) served(records ...*kgo.Record) {
 	}
 }
 
+// groupMax bounds the chat messages served in one transaction.
+const groupMax = 256
+
 // serveBatch serves records of one partition in order, writes their replies,
 // and marks the records for commit once their replies are acknowledged. It
 // stops early, leaving the rest unmarked, when the worker is told to quit.
+// Chat messages are served in groups, one transaction each, when the
+// service can: their replies go out only once the group is committed.
 func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 	ctx := context.Background() // in-flight work finishes; each call has its own timeout
 	type refusal struct {
@@ -317,24 +323,7 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 	var mu sync.Mutex
 	var refused []refusal
 	var served []*kgo.Record
-	for _, r := range records {
-		select {
-		case <-w.quit:
-			records = nil
-		case <-s.stopping:
-			records = nil
-		default:
-		}
-		if records == nil {
-			break
-		}
-		if r.Topic == s.loginTopic {
-			s.awaitSignUp(r, w.quit)
-		}
-		outs, ok := s.serve(ctx, r, w.quit)
-		if !ok {
-			break // abandoned at shutdown: served again after the restart
-		}
+	reply := func(r *kgo.Record, outs []*kgo.Record) {
 		served = append(served, r)
 		for _, out := range outs {
 			wg.Add(1)
@@ -347,6 +336,43 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 				}
 			})
 		}
+	}
+	b, grouped := s.svc.(batcher)
+	grouped = grouped && w.tp.topic == s.chatTopic
+	oneByOne := 0 // records left to serve alone, after a group failed
+	for len(records) > 0 {
+		select {
+		case <-w.quit:
+			records = nil
+		case <-s.stopping:
+			records = nil
+		default:
+		}
+		if len(records) == 0 {
+			break
+		}
+		if grouped && oneByOne == 0 {
+			group := records[:min(len(records), groupMax)]
+			if outs, ok := s.serveGrouped(ctx, b, group); ok {
+				for i, r := range group {
+					reply(r, outs[i])
+				}
+				records = records[len(group):]
+				continue
+			}
+			oneByOne = len(group) // a failed group is served one by one
+		}
+		oneByOne = max(0, oneByOne-1)
+		r := records[0]
+		if r.Topic == s.loginTopic {
+			s.awaitSignUp(r, w.quit)
+		}
+		outs, ok := s.serve(ctx, r, w.quit)
+		if !ok {
+			break // abandoned at shutdown: served again after the restart
+		}
+		reply(r, outs)
+		records = records[1:]
 	}
 	wg.Wait()
 	for _, f := range refused {

@@ -89,7 +89,7 @@ func startSystem(t *testing.T) string {
 	hs := &httptest.Server{Listener: ln, Config: &http.Server{Handler: gw}}
 	hs.Start()
 	stops = append(stops, hs.Close)
-	goRun(func() { gw.Run(ctx) }) // its end ends the streams, before hs.Close
+	goRun(func() { gw.Run(ctx) })                                            // its end ends the streams, before hs.Close
 	goRun(func() { kafkabus.Feed{Conn: conn, Topics: topics}.Run(ctx, gw) }) // streams wait for it
 	return hs.URL
 }

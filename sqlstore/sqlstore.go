@@ -34,6 +34,58 @@ type Store struct {
 	WriteTx, ReadTx *sql.TxOptions
 
 	rebound sync.Map // portable query → the dialect's, rebound once each
+
+	mu     sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt // prepared once per pool and query
+	closed bool
+}
+
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// maxStmts bounds the prepared statements kept: queries with lists of
+// varying length each have their own text.
+const maxStmts = 200
+
+// prepared returns q prepared on db, if it has been. Parsing a statement was
+// a third of a write transaction's time.
+func (s *Store) prepared(db *sql.DB, q string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stmts[stmtKey{db, q}]
+}
+
+// prepare prepares queries on db, to be used from then on. It must not be
+// called inside a transaction of db: SQLite's writer pool has one
+// connection, which the transaction holds.
+func (s *Store) prepare(db *sql.DB, queries []string) {
+	for _, q := range queries {
+		k := stmtKey{db, q}
+		s.mu.Lock()
+		_, done := s.stmts[k]
+		full := len(s.stmts) >= maxStmts
+		s.mu.Unlock()
+		if done || full {
+			continue
+		}
+		// Outside any caller's context: the statement outlives the call.
+		st, err := db.PrepareContext(context.Background(), s.rebind(q))
+		if err != nil {
+			continue // it keeps running unprepared, and reports its error
+		}
+		s.mu.Lock()
+		if _, done := s.stmts[k]; done || s.stmts == nil && s.closed {
+			st.Close()
+		} else {
+			if s.stmts == nil {
+				s.stmts = map[stmtKey]*sql.Stmt{}
+			}
+			s.stmts[k] = st
+		}
+		s.mu.Unlock()
+	}
 }
 
 // rebind returns q in the dialect's placeholders.
@@ -49,7 +101,25 @@ func (s *Store) rebind(q string) string {
 var _ chatbus.Store = (*Store)(nil)
 
 func (s *Store) Update(ctx context.Context, fn func(chatbus.Tx) error) error {
+	if tx, ok := ctx.Value(batchKey{}).(*Tx); ok {
+		return tx.savepoint(ctx, fn)
+	}
 	return s.run(ctx, s.Write, s.WriteTx, fn)
+}
+
+type batchKey struct{}
+
+var _ chatbus.Batcher = (*Store)(nil)
+
+// Batch runs fn with a context under which every Update is a savepoint of
+// one write transaction, committed when fn returns nil (chatbus.Batcher).
+func (s *Store) Batch(ctx context.Context, fn func(context.Context) error) error {
+	if _, ok := ctx.Value(batchKey{}).(*Tx); ok {
+		return fn(ctx) // already in one
+	}
+	return s.run(ctx, s.Write, s.WriteTx, func(tx chatbus.Tx) error {
+		return fn(context.WithValue(ctx, batchKey{}, tx))
+	})
 }
 
 func (s *Store) View(ctx context.Context, fn func(chatbus.Tx) error) error {
@@ -64,7 +134,15 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 	// Rolling back after a commit is a no-op; after a panic in fn it gives
 	// the connection back (SQLite's one writer connection, above all).
 	defer sqlTx.Rollback()
-	tx := &Tx{s: s, tx: sqlTx}
+	tx := &Tx{s: s, db: db, tx: sqlTx}
+	// Queries seen for the first time are prepared once the transaction is
+	// over, for the next ones.
+	defer func() {
+		if len(tx.unprepared) > 0 {
+			sqlTx.Rollback()
+			s.prepare(db, tx.unprepared)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		return err
 	}
@@ -76,6 +154,12 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts, s.closed = nil, true
+	s.mu.Unlock()
 	err := s.Write.Close()
 	if s.Read != s.Write {
 		err = errors.Join(err, s.Read.Close())

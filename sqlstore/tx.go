@@ -15,21 +15,61 @@ import (
 
 // Tx implements chatbus.Tx over one SQL transaction.
 type Tx struct {
-	s  *Store
-	tx *sql.Tx
+	s          *Store
+	db         *sql.DB // the pool the transaction came from
+	tx         *sql.Tx
+	unprepared []string // queries to prepare after it
 }
 
 var _ chatbus.Tx = (*Tx)(nil)
 
+// savepoint runs fn in a savepoint of t: all of it applies or none does,
+// and the transaction goes on either way.
+func (t *Tx) savepoint(ctx context.Context, fn func(chatbus.Tx) error) error {
+	if _, err := t.exec(ctx, "SAVEPOINT chatbus_update"); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	err := fn(t)
+	if err != nil {
+		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT chatbus_update"); rerr != nil {
+			return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
+		}
+	}
+	if _, rerr := t.exec(ctx, "RELEASE SAVEPOINT chatbus_update"); rerr != nil {
+		return errors.Join(err, fmt.Errorf("release savepoint: %w", rerr))
+	}
+	return err
+}
+
+// stmt returns q as a statement of this transaction: the pool's prepared
+// one where there is one (database/sql reuses it on the transaction's
+// connection), else nil, and q is prepared after the transaction.
+func (t *Tx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st := t.s.prepared(t.db, q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	t.unprepared = append(t.unprepared, q)
+	return nil
+}
+
 func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return t.tx.ExecContext(ctx, t.s.rebind(q), args...)
 }
 
 func (t *Tx) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return t.tx.QueryContext(ctx, t.s.rebind(q), args...)
 }
 
 func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := t.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return t.tx.QueryRowContext(ctx, t.s.rebind(q), args...)
 }
 

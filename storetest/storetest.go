@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"SetReadSeqRollsBack", testSetReadSeqRollsBack},
 		{"Outbox", testOutbox},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
+		{"Batch", testBatch},
 		{"UpdateCancelled", testUpdateCancelled},
 		{"UpdatePanics", testUpdatePanics},
 		{"ViewRejectsWrites", testViewRejectsWrites},

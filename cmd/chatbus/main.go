@@ -20,6 +20,7 @@ import (
 type cli struct {
 	LogLevel  string `help:"Log level: debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json"`
+	DebugAddr string `help:"Serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)."`
 
 	Run      runCmd      `cmd:"" help:"Run the whole system in one process: embedded broker (unless --brokers is given), backend and web gateway."`
 	Broker   brokerCmd   `cmd:"" help:"Run only the embedded Kafka-protocol broker."`
@@ -51,6 +52,12 @@ func main() {
 		os.Exit(2)
 	}()
 
+	if c.DebugAddr != "" {
+		if err := serveDebug(ctx, log, c.DebugAddr); err != nil {
+			fmt.Fprintf(os.Stderr, "chatbus: %v\n", err)
+			os.Exit(1)
+		}
+	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(log); err != nil {
 		fmt.Fprintf(os.Stderr, "chatbus: %v\n", err)
