@@ -21,6 +21,8 @@ type ClientConfig struct {
 	Topics Topics
 	// Timeout bounds a call that has no deadline of its own (default 10 s).
 	Timeout time.Duration
+	// Metrics, when set, records round trips and timeouts.
+	Metrics *ClientMetrics
 }
 
 // Client implements chatbus.Service by sending requests to the backend over
@@ -112,6 +114,10 @@ func (c *Client) call(ctx context.Context, op Operation, key string, req any, re
 		ctx, cancel = context.WithTimeout(ctx, c.cfg.Timeout)
 		defer cancel()
 	}
+	start := time.Now()
+	defer func() {
+		c.cfg.Metrics.called(op.Name, time.Since(start), errors.Is(ctx.Err(), context.DeadlineExceeded))
+	}()
 	id := uuid.Must(uuid.NewV7()).String()
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
@@ -124,6 +130,9 @@ func (c *Client) call(ctx context.Context, op Operation, key string, req any, re
 	}()
 	rec := &kgo.Record{Topic: c.cfg.Topics.Request(op), Key: []byte(key), Value: value,
 		Headers: []kgo.RecordHeader{{Key: HeaderCorrelationID, Value: []byte(id)}}}
+	if rid := chatbus.RequestID(ctx); rid != "" {
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderRequestID, Value: []byte(rid)})
+	}
 	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
 		return unavailable(op, err)
 	}

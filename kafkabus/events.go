@@ -23,6 +23,8 @@ type Relay struct {
 	topics Topics
 	log    *slog.Logger
 	poke   chan struct{}
+	// metrics, when set by Instrument, counts what is published.
+	metrics *RelayMetrics
 }
 
 // NewRelay connects a relay to the cluster.
@@ -93,6 +95,7 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, err
 	}
+	r.metrics.count(recs)
 	last := evs[len(evs)-1].ID
 	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, last) })
 }

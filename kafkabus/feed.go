@@ -26,6 +26,8 @@ type Feed struct {
 	// went down.
 	Backlog    time.Duration
 	BacklogMax int64
+	// Metrics, when set, records how far the feed is behind.
+	Metrics *FeedMetrics
 }
 
 // Run delivers the events to sink until ctx is done. The log sink sees is
@@ -65,6 +67,7 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 			return nil
 		}
 		fetches.EachError(func(t string, p int32, err error) { log.Warn("fetch events", "topic", t, "partition", p, "err", err) })
+		fetches.EachPartition(f.Metrics.fetched)
 		fetches.EachRecord(func(rec *kgo.Record) {
 			var ev chatbus.Event
 			if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {

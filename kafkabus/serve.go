@@ -25,7 +25,7 @@ const MaxReplyBytes = 900 << 10
 // for a request that cannot be served, its copy in the dead-letter topic.
 // ok is false when the request was abandoned because the worker was told to
 // quit while retrying: it stays unanswered and uncommitted.
-func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{}) (out []*kgo.Record, ok bool) {
+func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{}) (out []*kgo.Record, code string, ok bool) {
 	op := s.byTopic[r.Topic]
 	corrID := header(r, HeaderCorrelationID)
 	key := idempotencyKey(r, corrID)
@@ -41,14 +41,22 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 		s.recordLog(r).Warn("request failed; retrying", "err", a.err, "try", try)
 		select {
 		case <-quit:
-			return nil, false
+			return nil, "", false
 		case <-s.stopping:
-			return nil, false
+			return nil, "", false
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
-	return s.replies(r, a), true
+	return s.replies(r, a), answerCode(a), true
+}
+
+// answerCode is the wire's errorCode of an answer, or ok.
+func answerCode(a answer) string {
+	if a.err == nil {
+		return "ok"
+	}
+	return WireCode(chatbus.ErrorCode(a.err))
 }
 
 // serveGrouped serves records of one partition in one transaction of the
@@ -56,23 +64,23 @@ func (s *Server) serve(ctx context.Context, r *kgo.Record, quit <-chan struct{})
 // messages. ok is false when a record failed for an internal reason: every
 // effect of the group is then undone, and the caller serves the records one
 // by one, with retries.
-func (s *Server) serveGrouped(ctx context.Context, b batcher, records []*kgo.Record) (outs [][]*kgo.Record, ok bool) {
+func (s *Server) serveGrouped(ctx context.Context, b batcher, records []*kgo.Record) (outs [][]*kgo.Record, codes []string, ok bool) {
 	errAgain := errors.New("served again one by one")
 	err := b.Batch(ctx, func(ctx context.Context) error {
-		outs = outs[:0]
+		outs, codes = outs[:0], codes[:0]
 		for _, r := range records {
 			a := s.call(ctx, s.byTopic[r.Topic], idempotencyKey(r, header(r, HeaderCorrelationID)), r.Value)
 			if chatbus.ErrorCode(a.err) == chatbus.CodeInternal {
 				return errAgain
 			}
-			outs = append(outs, s.replies(r, a))
+			outs, codes = append(outs, s.replies(r, a)), append(codes, answerCode(a))
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, errAgain) {
 		s.log.Warn("a group of requests failed; serving them one by one", "err", err, "requests", len(records))
 	}
-	return outs, err == nil
+	return outs, codes, err == nil
 }
 
 // batcher is a service that can run writes in one transaction
@@ -84,8 +92,12 @@ type batcher interface {
 // recordLog is the logger of one request, made only when there is
 // something to log: this is the path of every request.
 func (s *Server) recordLog(r *kgo.Record) *slog.Logger {
-	return s.log.With("op", s.byTopic[r.Topic].Name, "topic", r.Topic, "partition", r.Partition,
+	log := s.log.With("op", s.byTopic[r.Topic].Name, "topic", r.Topic, "partition", r.Partition,
 		"offset", r.Offset, "correlationId", header(r, HeaderCorrelationID))
+	if rid := header(r, HeaderRequestID); rid != "" {
+		log = log.With("requestId", rid)
+	}
+	return log
 }
 
 // replies returns the records that answer r with a: its reply and, for a

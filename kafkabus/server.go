@@ -30,6 +30,8 @@ type ServerConfig struct {
 	// RetryBackoff is the first wait between tries; it doubles up to 5 s
 	// (default 200 ms).
 	RetryBackoff time.Duration
+	// Metrics, when set, records requests served and consumer lag.
+	Metrics *ServerMetrics
 }
 
 // Server is the backend: one member of a consumer group over the request
@@ -131,6 +133,7 @@ func (s *Server) Run(ctx context.Context) error {
 		// out, so that a login in the same poll waits for its sign-up.
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) { s.holdSignUps(p.Topic, p.Partition, p.Records) })
 		fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+			s.cfg.Metrics.fetched(p)
 			s.dispatch(p.Topic, p.Partition, p.Records)
 		})
 	}
@@ -257,6 +260,7 @@ func (s *Server) stopWorkers(which map[string][]int32) {
 		clear(s.assigned)
 	}
 	s.mu.Unlock()
+	s.cfg.Metrics.forget(which)
 	for _, w := range stopping {
 		<-w.done
 		s.cl.ResumeFetchPartitions(map[string][]int32{w.tp.topic: {w.tp.partition}})
@@ -323,7 +327,8 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 	var mu sync.Mutex
 	var refused []refusal
 	var served []*kgo.Record
-	reply := func(r *kgo.Record, outs []*kgo.Record) {
+	reply := func(r *kgo.Record, outs []*kgo.Record, code string, took time.Duration) {
+		s.cfg.Metrics.served(s.byTopic[r.Topic].Name, code, took, len(outs) > 1)
 		served = append(served, r)
 		for _, out := range outs {
 			wg.Add(1)
@@ -353,9 +358,11 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		}
 		if grouped && oneByOne == 0 {
 			group := records[:min(len(records), groupMax)]
-			if outs, ok := s.serveGrouped(ctx, b, group); ok {
+			start := time.Now()
+			if outs, codes, ok := s.serveGrouped(ctx, b, group); ok {
+				took := time.Since(start)
 				for i, r := range group {
-					reply(r, outs[i])
+					reply(r, outs[i], codes[i], took)
 				}
 				records = records[len(group):]
 				continue
@@ -367,11 +374,12 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		if r.Topic == s.loginTopic {
 			s.awaitSignUp(r, w.quit)
 		}
-		outs, ok := s.serve(ctx, r, w.quit)
+		start := time.Now()
+		outs, code, ok := s.serve(ctx, r, w.quit)
 		if !ok {
 			break // abandoned at shutdown: served again after the restart
 		}
-		reply(r, outs)
+		reply(r, outs, code, time.Since(start))
 		records = records[1:]
 	}
 	wg.Wait()
@@ -381,6 +389,9 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		}
 	}
 	s.cl.MarkCommitRecords(served...)
+	if len(served) > 0 {
+		s.cfg.Metrics.reached(w.tp, served[len(served)-1].Offset+1)
+	}
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -38,6 +39,10 @@ type system struct {
 	wrap func(chatbus.Service) chatbus.Service
 	// retryFor, when set, is the backend's RetryFor.
 	retryFor time.Duration
+	// reg, when set, gets the backend's and the client's metrics.
+	reg        *prometheus.Registry
+	srvMetrics *kafkabus.ServerMetrics
+	cliMetrics *kafkabus.ClientMetrics
 }
 
 // fastHash keeps tests quick; the stored format is the same as production's.
@@ -83,7 +88,10 @@ func (s *system) start() {
 	}
 	s.store = store
 	s.startBackend()
-	c, err := kafkabus.NewClient(kafkabus.ClientConfig{Conn: s.conn(), Topics: s.topics, Timeout: 20 * time.Second})
+	if s.reg != nil && s.cliMetrics == nil {
+		s.cliMetrics = kafkabus.NewClientMetrics(s.reg)
+	}
+	c, err := kafkabus.NewClient(kafkabus.ClientConfig{Conn: s.conn(), Topics: s.topics, Timeout: 20 * time.Second, Metrics: s.cliMetrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +115,11 @@ func (s *system) startBackend() {
 	if s.wrap != nil {
 		service = s.wrap(svc)
 	}
+	if s.reg != nil && s.srvMetrics == nil {
+		s.srvMetrics = kafkabus.NewServerMetrics(s.reg)
+	}
 	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: s.conn(), Topics: s.topics,
-		RetryBackoff: 10 * time.Millisecond, RetryFor: s.retryFor}, service)
+		RetryBackoff: 10 * time.Millisecond, RetryFor: s.retryFor, Metrics: s.srvMetrics}, service)
 	if err != nil {
 		s.t.Fatal(err)
 	}

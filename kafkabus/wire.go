@@ -24,6 +24,9 @@ const (
 	// reply. It is also the request's idempotency key: a request redelivered
 	// or resent with the same id is done once and answered again.
 	HeaderCorrelationID = "correlation-id"
+	// HeaderRequestID names the HTTP request that caused a request (the
+	// gateway's X-Request-Id), for logs only.
+	HeaderRequestID = "request-id"
 	// Headers added to a record moved to the dead-letter topic.
 	HeaderDLQTopic     = "dlq-topic"
 	HeaderDLQPartition = "dlq-partition"

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chatbus/chatbus"
 )
@@ -32,6 +33,8 @@ type Store struct {
 	Dialect     Dialect
 	// WriteTx and ReadTx are the options of the transactions Update and View open.
 	WriteTx, ReadTx *sql.TxOptions
+	// Observe, when set, is told of every transaction (for metrics).
+	Observe Observer
 
 	rebound sync.Map // portable query → the dialect's, rebound once each
 
@@ -104,7 +107,10 @@ func (s *Store) Update(ctx context.Context, fn func(chatbus.Tx) error) error {
 	if tx, ok := ctx.Value(batchKey{}).(*Tx); ok {
 		return tx.savepoint(ctx, fn)
 	}
-	return s.run(ctx, s.Write, s.WriteTx, fn)
+	start := time.Now()
+	err := s.run(ctx, s.Write, s.WriteTx, fn)
+	s.observe("update", start, err)
+	return err
 }
 
 type batchKey struct{}
@@ -117,13 +123,19 @@ func (s *Store) Batch(ctx context.Context, fn func(context.Context) error) error
 	if _, ok := ctx.Value(batchKey{}).(*Tx); ok {
 		return fn(ctx) // already in one
 	}
-	return s.run(ctx, s.Write, s.WriteTx, func(tx chatbus.Tx) error {
+	start := time.Now()
+	err := s.run(ctx, s.Write, s.WriteTx, func(tx chatbus.Tx) error {
 		return fn(context.WithValue(ctx, batchKey{}, tx))
 	})
+	s.observe("batch", start, err)
+	return err
 }
 
 func (s *Store) View(ctx context.Context, fn func(chatbus.Tx) error) error {
-	return s.run(ctx, s.Read, s.ReadTx, fn)
+	start := time.Now()
+	err := s.run(ctx, s.Read, s.ReadTx, fn)
+	s.observe("view", start, err)
+	return err
 }
 
 func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(chatbus.Tx) error) error {

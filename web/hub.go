@@ -28,7 +28,18 @@ type stream struct {
 	wake  chan struct{} // signalled when the queue grows
 	done  chan struct{}
 	once  sync.Once
+	// reason is why the gateway closed the stream (closeSlow, …), set
+	// before done is closed.
+	reason string
 }
+
+// Why the gateway closes a stream.
+const (
+	closeSlow     = "slow"     // streamBuffer events behind
+	closeSession  = "session"  // logout or expiry
+	closeRestart  = "restart"  // the feed started again: resume or resync
+	closeShutdown = "shutdown" // the frontend is stopping
+)
 
 // streamBuffer is how many events a stream may have waiting; a browser that
 // stops reading is disconnected rather than buffered without bound (it
@@ -40,7 +51,12 @@ func newStream() *stream {
 	return &stream{wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-func (st *stream) close() { st.once.Do(func() { close(st.done) }) }
+func (st *stream) close(reason string) {
+	st.once.Do(func() {
+		st.reason = reason
+		close(st.done)
+	})
+}
 
 // send queues d, or closes a stream that is not keeping up.
 func (st *stream) send(d delivery) {
@@ -51,7 +67,7 @@ func (st *stream) send(d delivery) {
 	}
 	st.mu.Unlock()
 	if full {
-		st.close()
+		st.close(closeSlow)
 		return
 	}
 	select {
@@ -87,6 +103,7 @@ type hub struct {
 	byUser    map[string]map[*stream]bool
 	byPre     map[string]map[*stream]bool
 	anonBy    map[string]int // open anonymous streams per address
+	shut      bool           // closeAll was called: no new streams
 }
 
 func newHub(resumable int) *hub {
@@ -116,6 +133,7 @@ type opening struct {
 	backlog []entry // the events it missed, with their cursors
 	resumed bool    // it resumes where it left off
 	resync  bool    // it asked to resume, but the events since are not held
+	shut    bool    // refused: the gateway is stopping
 }
 
 // resumeMax bounds the events replayed to one resuming stream; past it,
@@ -129,6 +147,9 @@ const resumeMax = 5000
 func (h *hub) add(st *stream, limit int, from *cursor) (opening, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.shut {
+		return opening{shut: true}, false
+	}
 	if st.userID == "" {
 		if limit > 0 && h.anonBy[st.addr] >= limit {
 			return opening{}, false
@@ -179,7 +200,7 @@ func (h *hub) start(epoch string, from, until []int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.feed.started {
-		h.closeUsers()
+		h.closeUsers(closeRestart)
 	}
 	h.feed.reset(epoch, from)
 	h.until = append([]int64(nil), until...)
@@ -254,25 +275,40 @@ func (h *hub) closeSession(key [32]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for st := range h.bySession[key] {
-		st.close()
+		st.close(closeSession)
 	}
 }
 
-func (h *hub) closeUsers() {
+func (h *hub) closeUsers(reason string) {
 	for _, set := range h.bySession {
 		for st := range set {
-			st.close()
+			st.close(reason)
 		}
 	}
 }
 
+// closeAll ends every stream and refuses new ones: the gateway is stopping.
 func (h *hub) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.closeUsers()
+	h.shut = true
+	h.closeUsers(closeShutdown)
 	for _, set := range h.byPre {
 		for st := range set {
-			st.close()
+			st.close(closeShutdown)
 		}
 	}
+}
+
+// ready tells whether the gateway can serve streams: its feed has read
+// the log as far as it ended at start, and it is not stopping.
+func (h *hub) ready() (live, stopping bool) {
+	select {
+	case <-h.live:
+		live = true
+	default:
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return live, h.shut
 }

@@ -61,6 +61,11 @@ type Config struct {
 	// SecureCookies marks cookies Secure even on plain HTTP: behind a proxy
 	// that ends TLS. (Over TLS served here they are Secure anyway.)
 	SecureCookies bool
+	// Metrics, when set, records HTTP calls and event streams.
+	Metrics *Metrics
+	// Ready, when set, is asked by GET /readyz whether the backend side is
+	// reachable (the broker, the topics); the gateway adds its own feed.
+	Ready func(context.Context) error
 }
 
 // Server is the gateway's HTTP handler.
@@ -178,7 +183,7 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.handler = securityHeaders(csrf.Handler(mux))
+	s.handler = s.observe(securityHeaders(csrf.Handler(mux)))
 	return s, nil
 }
 
@@ -204,6 +209,7 @@ func (s *Server) routes() []route {
 		{"POST /api/rooms/{roomId}/read", s.authed(s.handleRead)},
 		{"GET /api/events", s.handleEvents},
 		{"GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) }},
+		{"GET /readyz", s.handleReady},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -93,11 +94,18 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		limit = 0
 	}
 	open, ok := s.hub.add(st, limit, from)
+	if open.shut {
+		w.Header().Set("Retry-After", "1")
+		s.writeError(w, r, chatbus.Errorf(chatbus.CodeUnavailable, "this frontend is stopping; connect again"))
+		return
+	}
 	if !ok {
 		s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many open event streams (%d); close some tabs", limit))
 		return
 	}
 	defer s.hub.remove(st)
+	defer s.cfg.Metrics.streamOpened(st.userID != "")()
+	s.cfg.Metrics.opened(open)
 	// A logout between the session lookup and add would have missed this
 	// stream: look again now that it is registered.
 	if st.userID != "" && !s.sessions.live(st.sessKey) {
@@ -139,6 +147,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.cfg.Metrics.deliveredN(len(open.backlog))
 	beat := time.NewTicker(s.cfg.Heartbeat)
 	defer beat.Stop()
 	for {
@@ -146,12 +155,21 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return
 		case <-st.done:
+			s.cfg.Metrics.streamDropped(st.reason)
+			if st.reason == closeShutdown {
+				// Browsers reconnect after the retry delay: soon, to
+				// another frontend behind the balancer, and spread over a
+				// few seconds so they do not all come at once.
+				fmt.Fprintf(w, "retry: %d\n\n", 500+mathrand.IntN(2500))
+				out.flush()
+			}
 			return
 		case <-expire:
 			return
 		case <-st.wake:
 			// Everything waiting goes out in one flush.
-			for _, d := range st.take() {
+			taken := st.take()
+			for _, d := range taken {
 				if out.put(d.id, d.frame) != nil {
 					return
 				}
@@ -159,6 +177,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if out.flush() != nil {
 				return
 			}
+			s.cfg.Metrics.deliveredN(len(taken))
 		case <-beat.C:
 			if st.userID != "" && !s.sessions.live(st.sessKey) {
 				return // the session expired
