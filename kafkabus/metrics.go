@@ -56,6 +56,7 @@ func NewServerMetrics(reg prometheus.Registerer) *ServerMetrics {
 	reg.MustRegister(m.duration, m.requests, m.deadLetters, m.lag)
 	for _, op := range Operations {
 		m.duration.WithLabelValues(op.Name)
+		m.deadLetters.WithLabelValues(op.Name)
 	}
 	return m
 }

@@ -45,7 +45,8 @@ func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
 
 // runBackend opens the store, makes sure the topics exist and serves
 // requests until ctx is done.
-func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaFlags, bf backendFlags, embedded bool) error {
+func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, kf kafkaFlags, bf backendFlags, embedded bool) error {
+	o.expect("kafka", "database")
 	topics, err := kf.topics(embedded)
 	if err != nil {
 		return err
@@ -65,6 +66,10 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 	}
 	defer store.Close()
 	log.Info("database open", "path", dbPath)
+	o.watchDB(store)
+	if _, err := o.watchKafka(conn, topics); err != nil {
+		return err
+	}
 
 	parallel := bf.HashParallel
 	if parallel <= 0 {
@@ -77,6 +82,7 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 		return err
 	}
 	svc.Wrote = relay.Poke
+	relay.Instrument(kafkabus.NewRelayMetrics(o.reg))
 	relayDone := make(chan struct{})
 	go func() { relay.Run(ctx); close(relayDone) }()
 	defer func() { <-relayDone }()
@@ -84,7 +90,8 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 	// again: those still in the topics.
 	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)
 
-	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, Timeout: bf.Timeout}, svc)
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, Timeout: bf.Timeout,
+		Metrics: kafkabus.NewServerMetrics(o.reg)}, svc)
 	if err != nil {
 		return err
 	}

@@ -9,25 +9,26 @@ import (
 	"github.com/chatbus/chatbus/broker"
 )
 
-func (c *brokerCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *brokerCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	b, err := startBroker(c.DataDir, c.brokerFlags, log)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
+	o.check("broker", func(context.Context) error { return nil }) // it listens
 	<-ctx.Done()
 	log.Info("stopping the broker")
 	return nil
 }
 
-func (c *backendCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *backendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{"127.0.0.1:9092"}
 	}
-	return runBackend(ctx, log, c.DataDir, c.kafkaFlags, c.backendFlags, false)
+	return runBackend(ctx, log, o, c.DataDir, c.kafkaFlags, c.backendFlags, false)
 }
 
-func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	embedded := len(c.Brokers) == 0
 	if embedded {
 		b, err := startBroker(c.DataDir, c.brokerFlags, log)
@@ -50,14 +51,14 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
-	go func() { errs <- runBackend(ctx, log, c.DataDir, c.kafkaFlags, c.backendFlags, embedded) }()
-	go func() { errs <- runFrontend(ctx, log, ln, c.kafkaFlags, c.webFlags) }()
+	go func() { errs <- runBackend(ctx, log, o, c.DataDir, c.kafkaFlags, c.backendFlags, embedded) }()
+	go func() { errs <- runFrontend(ctx, log, o, ln, c.kafkaFlags, c.webFlags) }()
 	err = <-errs
 	cancel()
 	return errors.Join(err, <-errs)
 }
 
-func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger) error {
+func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{"127.0.0.1:9092"}
 	}
@@ -65,7 +66,7 @@ func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return runFrontend(ctx, log, ln, c.kafkaFlags, c.webFlags)
+	return runFrontend(ctx, log, o, ln, c.kafkaFlags, c.webFlags)
 }
 
 func startBroker(dir string, f brokerFlags, log *slog.Logger) (*broker.Broker, error) {

@@ -36,7 +36,8 @@ func listenHTTP(addr string) (net.Listener, error) {
 
 // runFrontend serves the web gateway on ln until ctx is done; it reaches the
 // backend through Kafka only.
-func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+	o.expect("kafka", "events")
 	// A failure to serve stops this frontend's other parts too.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -48,6 +49,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 		Conn:    kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-frontend", Logger: log},
 		Topics:  topics,
 		Timeout: wf.RequestTimeout,
+		Metrics: kafkabus.NewClientMetrics(o.reg),
 	})
 	if err != nil {
 		return err
@@ -61,12 +63,18 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 	if err != nil {
 		return err
 	}
-	gw, err := web.New(web.Config{Service: client, Logger: log, SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
+	kafkaReady, err := o.watchKafka(kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-probe"}, topics)
+	if err != nil {
+		return err
+	}
+	gw, err := web.New(web.Config{Service: client, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
+		SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
 		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
 		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr, Resumable: wf.ResumeEvents})
 	if err != nil {
 		return err
 	}
+	o.check("events", func(context.Context) error { return gw.NotReady() })
 	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	gwDone := make(chan struct{})
@@ -75,7 +83,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, ln net.Listener, kf kafk
 	go func() {
 		defer close(eventsDone)
 		feed := kafkabus.Feed{Conn: kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log},
-			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents)}
+			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: kafkabus.NewFeedMetrics(o.reg)}
 		if err := feed.Run(ctx, gw); err != nil && ctx.Err() == nil {
 			log.Error("read events", "err", err)
 		}

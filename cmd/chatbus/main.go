@@ -20,7 +20,7 @@ import (
 type cli struct {
 	LogLevel  string `help:"Log level: debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `help:"Log format: text or json." default:"text" enum:"text,json"`
-	DebugAddr string `help:"Serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (off when empty)."`
+	OpsAddr   string `help:"Serve /metrics, /healthz, /readyz and Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:9464 (off when empty). Keep it on loopback or a private network." name:"ops-addr"`
 
 	Run      runCmd      `cmd:"" help:"Run the whole system in one process: embedded broker (unless --brokers is given), backend and web gateway."`
 	Broker   brokerCmd   `cmd:"" help:"Run only the embedded Kafka-protocol broker."`
@@ -42,8 +42,10 @@ func main() {
 
 	// The first SIGINT or SIGTERM stops gracefully; a second one exits at once.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	o := newOps()
 	go func() {
 		<-ctx.Done()
+		o.stopping.Store(true) // /readyz says so from now on
 		stop()
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, syscall.SIGINT, syscall.SIGTERM)
@@ -52,14 +54,16 @@ func main() {
 		os.Exit(2)
 	}()
 
-	if c.DebugAddr != "" {
-		if err := serveDebug(ctx, log, c.DebugAddr); err != nil {
+	if c.OpsAddr != "" {
+		if err := o.serve(log, c.OpsAddr); err != nil {
 			fmt.Fprintf(os.Stderr, "chatbus: %v\n", err)
 			os.Exit(1)
 		}
 	}
 	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(log); err != nil {
+	err := kctx.Run(log, o)
+	o.close()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "chatbus: %v\n", err)
 		os.Exit(1)
 	}
