@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/sqlstore"
 )
@@ -89,7 +90,7 @@ func (o *ops) watchDB(store *sqlstore.Store) {
 	}, []string{"kind"})
 	failed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "chatbus_db_transactions_failed_total",
-		Help: "Database transactions that returned an error (a refusal by a rule included), by kind.",
+		Help: "Database transactions that failed for an internal reason (not a rule's refusal, such as not found), by kind.",
 	}, []string{"kind"})
 	o.reg.MustRegister(tx, failed)
 	for _, kind := range []string{"update", "view", "batch"} {
@@ -98,7 +99,7 @@ func (o *ops) watchDB(store *sqlstore.Store) {
 	}
 	store.Observe = func(kind string, d time.Duration, err error) {
 		tx.WithLabelValues(kind).Observe(d.Seconds())
-		if err != nil {
+		if err != nil && chatbus.ErrorCode(err) == chatbus.CodeInternal {
 			failed.WithLabelValues(kind).Inc()
 		}
 	}
