@@ -37,6 +37,8 @@ type proc struct {
 	web    string // the gateway's URL
 	ready  chan struct{}
 	exited chan struct{}
+	// how it was started, for restart
+	env, readyLines, args []string
 }
 
 var (
@@ -60,7 +62,7 @@ func startCmd(t *testing.T, env, ready []string, args ...string) *proc {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "CHATBUS_TEST_AS_MAIN=1", "CHATBUS_LOG_LEVEL=debug"), env...)
 	stderr, _ := cmd.StderrPipe()
-	p := &proc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{})}
+	p := &proc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{}), env: env, readyLines: ready, args: args}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +103,12 @@ func startCmd(t *testing.T, env, ready []string, args ...string) *proc {
 		t.Fatalf("chatbus %s did not start:\n%s", args[0], p.logs())
 	}
 	return p
+}
+
+// restart starts the process again as it was started, once it has exited.
+func (p *proc) restart(t *testing.T) *proc {
+	t.Helper()
+	return startCmd(t, p.env, p.readyLines, p.args...)
 }
 
 func (p *proc) logs() string {

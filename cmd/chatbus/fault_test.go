@@ -1,0 +1,660 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/kafkabus"
+)
+
+// TestFaultSIGKILL is the live chat's fault test: while 20 senders send
+// 5,000 chats, the frontend and the backend (separate processes on one
+// broker) are killed with SIGKILL several times and restarted. Senders
+// resend a chat with its clientMsgId until it is acknowledged; every member
+// keeps an event stream open and resumes it from its last id. Afterwards
+// every acknowledged chat is in its room's history exactly once, seqs have
+// no gaps, and every member was sent every message of its room exactly once,
+// with no resync.
+func TestFaultSIGKILL(t *testing.T) {
+	senders, chats := 20, 5000
+	if testing.Short() {
+		chats = 1000
+	}
+	const roomSize = 5
+	start := time.Now()
+	// A bound on the whole run, so that a hang fails with the figures
+	// rather than at go test's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	var sent, subs sync.WaitGroup
+	// Should the test end early, its goroutines end before it does.
+	defer func() { cancel(); sent.Wait(); subs.Wait() }()
+
+	dir := t.TempDir()
+	// Kafka clients' debug lines would be most of the work of logging.
+	env := []string{"CHATBUS_LOG_LEVEL=info"}
+	b := startCmd(t, env, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
+	b.mu.Lock()
+	brokers := b.kafka
+	b.mu.Unlock()
+	back := startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
+	// One port for every run of the frontend: clients reconnect to the
+	// same URL, as browsers would to a restarted server.
+	addr := freeAddr(t)
+	front := startCmd(t, env, []string{"web gateway listening"}, "frontend", "--brokers", brokers,
+		"--http-addr", addr, "--limits-exempt", "127.0.0.1/32")
+	url := "http://" + addr
+
+	// Users s0…s19 in rooms of five, opened by their first member.
+	tr := &http.Transport{MaxIdleConnsPerHost: 4 * senders}
+	defer tr.CloseIdleConnections()
+	users := make([]*chatter, senders)
+	for i := range users {
+		users[i] = newChatter(t, tr, url, fmt.Sprintf("s%d", i))
+		users[i].must(ctx, "POST", "/api/signup", map[string]any{"userId": users[i].id, "userPw": users[i].id + "-password",
+			"email": users[i].id + "@x.io", "userName": users[i].id}, 201)
+		users[i].login(ctx)
+	}
+	members := map[int64][]*chatter{} // by room
+	for first := 0; first < senders; first += roomSize {
+		group := users[first:min(first+roomSize, senders)]
+		var ids []string
+		for _, u := range group[1:] {
+			ids = append(ids, u.id)
+		}
+		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
+		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": fmt.Sprintf("room of %s", group[0].id)}, 201)
+		var room struct {
+			Room struct{ RoomID int64 }
+		}
+		json.Unmarshal(out, &room)
+		for _, u := range group {
+			u.room = room.Room.RoomID
+		}
+		members[room.Room.RoomID] = group
+	}
+
+	// Every member's event stream, open before the first chat.
+	subCtx, stopSubs := context.WithCancel(ctx)
+	defer stopSubs()
+	for _, u := range users {
+		ready := make(chan struct{})
+		subs.Go(func() { u.subscribe(subCtx, ready) })
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			t.Fatalf("%s's event stream did not open", u.id)
+		}
+	}
+
+	// The senders: each its share of the chats, one at a time, every one
+	// resent until acknowledged.
+	var (
+		ackMu  sync.Mutex
+		acked  = map[string]int64{} // clientMsgId → seq
+		nAcked atomic.Int64
+	)
+	for i, u := range users {
+		sent.Go(func() {
+			for n := i; n < chats; n += senders {
+				id := fmt.Sprintf("%s-%d", u.id, n)
+				seq, ok := u.post(ctx, u.room, id)
+				if !ok {
+					return
+				}
+				ackMu.Lock()
+				acked[id] = seq
+				ackMu.Unlock()
+				nAcked.Add(1)
+			}
+		})
+	}
+
+	// The faults, spread over the run so that chats flow between them.
+	kills := 0
+	procs := []*proc{b, back, front} // every run, for the logs
+	plan := []string{"frontend", "backend", "both", "frontend"}
+	for i, what := range plan {
+		for nAcked.Load() < int64((i+1)*chats/(len(plan)+1)) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		t.Logf("%v: SIGKILL %s at %d acknowledged", time.Since(start).Round(time.Millisecond), what, nAcked.Load())
+		if what != "backend" {
+			front.stop(t, syscall.SIGKILL)
+			kills++
+		}
+		if what != "frontend" {
+			back.stop(t, syscall.SIGKILL)
+			kills++
+		}
+		if what != "frontend" {
+			back = back.restart(t)
+			procs = append(procs, back)
+		}
+		if what != "backend" {
+			front = front.restart(t)
+			procs = append(procs, front)
+		}
+		// Chats flow again once every sender could have had one answered.
+		for n := nAcked.Load(); nAcked.Load() < n+int64(senders) && ctx.Err() == nil; {
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("%v: chats flow again", time.Since(start).Round(time.Millisecond))
+	}
+	sent.Wait()
+	sendTime := time.Since(start)
+
+	// The histories: every acknowledged chat once, at the seq it was
+	// acknowledged with, seqs 1…n.
+	history := map[int64][]faultMsg{}
+	stored := 0
+	for room, group := range members {
+		history[room] = group[0].history(ctx, room)
+		stored += len(history[room])
+	}
+	seen, seqOf := map[string]int{}, map[string]int64{}
+	for room, msgs := range history {
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Errorf("room %d: message %d has seq %d", room, i+1, m.Seq)
+			}
+			if seen[m.ClientMsgID]++; seen[m.ClientMsgID] == 2 {
+				t.Errorf("room %d: chat %s is stored twice (seq %d)", room, m.ClientMsgID, m.Seq)
+			}
+			seqOf[m.ClientMsgID] = m.Seq
+			if w, _, _ := strings.Cut(m.ClientMsgID, "-"); m.WriterID != w || m.Message != "chat "+m.ClientMsgID {
+				t.Errorf("room %d seq %d: %s wrote %q as %s", room, m.Seq, m.WriterID, m.Message, m.ClientMsgID)
+			}
+		}
+	}
+	ackMu.Lock()
+	for id, seq := range acked {
+		if seen[id] != 1 {
+			t.Errorf("acknowledged chat %s (seq %d) is stored %d times", id, seq, seen[id])
+		} else if seqOf[id] != seq {
+			t.Errorf("chat %s was acknowledged as seq %d and is stored as seq %d", id, seq, seqOf[id])
+		}
+	}
+	nAck := len(acked)
+	ackMu.Unlock()
+	if nAck != chats || stored != chats {
+		t.Errorf("%d chats acknowledged and %d stored, want %d", nAck, stored, chats)
+	}
+
+	// The deliveries: wait until every member has every message of its
+	// room, then a moment more for any late copy.
+	complete := func() bool {
+		for _, u := range users {
+			if !u.has(history[u.room]) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); !complete() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	stopSubs()
+	subs.Wait()
+
+	var expected, received, dups, lost, resyncs, resumes, logins, retries int
+	for _, u := range users {
+		u.mu.Lock()
+		msgs := history[u.room]
+		expected += len(msgs)
+		for key, n := range u.got {
+			received += n
+			if key.room != u.room {
+				t.Errorf("%s was sent a message of room %d, not its own", u.id, key.room)
+			}
+		}
+		var uLost, uDups []int64
+		for _, m := range msgs {
+			key := msgKey{m.RoomID, m.Seq}
+			switch n := u.got[key]; {
+			case n == 0:
+				uLost = append(uLost, m.Seq)
+			case n > 1:
+				uDups = append(uDups, m.Seq)
+				dups += n - 1
+			}
+			if c, ok := u.ids[key]; ok && c != m.ClientMsgID {
+				t.Errorf("%s: room %d seq %d came as %s, stored as %s", u.id, m.RoomID, m.Seq, c, m.ClientMsgID)
+			}
+		}
+		lost += len(uLost)
+		if len(uLost) > 0 {
+			t.Errorf("%s (room %d) was not sent seqs %s", u.id, u.room, ranges(uLost))
+		}
+		if len(uDups) > 0 {
+			t.Errorf("%s (room %d) was sent seqs %s more than once", u.id, u.room, ranges(uDups))
+		}
+		if u.disorder > 0 {
+			t.Errorf("%s was sent %d messages after a later one of their room", u.id, u.disorder)
+		}
+		resyncs += u.resyncs
+		resumes += u.resumes
+		logins += int(u.logins.Load())
+		retries += int(u.retries.Load())
+		u.mu.Unlock()
+	}
+	if resyncs > 0 {
+		t.Errorf("%d streams could not resume (resync)", resyncs)
+	}
+	published, copies := messageEvents(t, brokers)
+	t.Logf("%d senders, %d kills: %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed, %d resyncs; %d logins; sending took %v, all %v",
+		senders, kills, nAck, retries, stored, published, copies, expected, received, dups, lost, resumes, resyncs, logins,
+		sendTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if t.Failed() {
+		for _, p := range procs {
+			t.Logf("the log of chatbus %s (pid %d):\n%s", p.args[0], p.cmd.Process.Pid, p.logs())
+		}
+	}
+}
+
+// freeAddr returns a local address no one listens on now, its port below
+// Linux's ephemeral range (32768–60999): while the frontend is down, the
+// kernel does not give its port to another process's socket.
+func freeAddr(t *testing.T) string {
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000)))
+		if err == nil {
+			ln.Close()
+			return ln.Addr().String()
+		}
+	}
+	t.Fatal("no free port")
+	return ""
+}
+
+// messageEvents reads the room events topic and returns how many message
+// events it holds, and how many of them are copies of another (the relay
+// publishes again what a crash kept it from marking as published).
+func messageEvents(t *testing.T, brokers string) (records, copies int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	topic := kafkabus.Topics{}.RoomEvents()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	seen := map[msgKey]bool{}
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %v", topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if r.Offset+1 >= left[r.Partition] {
+				delete(left, r.Partition)
+			}
+			var ev struct {
+				Kind   string
+				RoomID int64
+				Data   struct{ Seq int64 }
+			}
+			if json.Unmarshal(r.Value, &ev) != nil || ev.Kind != chatbus.EventMessage {
+				return
+			}
+			records++
+			key := msgKey{ev.RoomID, ev.Data.Seq}
+			if seen[key] {
+				copies++
+			}
+			seen[key] = true
+		})
+	}
+	return records, copies
+}
+
+type msgKey struct{ room, seq int64 }
+
+type faultMsg struct {
+	RoomID      int64  `json:"roomId"`
+	Seq         int64  `json:"seq"`
+	WriterID    string `json:"writerId"`
+	Message     string `json:"message"`
+	ClientMsgID string `json:"clientMsgId"`
+}
+
+// chatter is one user's browser across restarts of the frontend: it logs
+// in again when its session is gone (sessions live in the frontend's
+// memory), and retries what failed because a process was down.
+type chatter struct {
+	t      *testing.T
+	id     string
+	room   int64 // the room it chats in
+	url    string
+	c      *http.Client // calls
+	sc     *http.Client // the event stream: no overall timeout
+	logins atomic.Int64
+	// retries counts calls sent again after no answer or a 5xx
+	retries atomic.Int64
+
+	loginMu sync.Mutex
+	gen     int // the number of logins, under loginMu
+
+	mu      sync.Mutex // what the event stream received
+	got     map[msgKey]int
+	ids     map[msgKey]string // the clientMsgId of each message received
+	lastSeq map[int64]int64   // the highest seq received, by room
+	// disorder counts messages that came after a later one of their room
+	disorder int
+	resyncs  int
+	resumes  int
+}
+
+func newChatter(t *testing.T, tr http.RoundTripper, url, id string) *chatter {
+	jar, _ := cookiejar.New(nil)
+	return &chatter{t: t, id: id, url: url,
+		c:   &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second},
+		sc:  &http.Client{Jar: jar, Transport: tr},
+		got: map[msgKey]int{}, ids: map[msgKey]string{}, lastSeq: map[int64]int64{}}
+}
+
+func (u *chatter) session() int {
+	u.loginMu.Lock()
+	defer u.loginMu.Unlock()
+	return u.gen
+}
+
+// relogin logs in again unless someone did since the session gen failed:
+// the sender and the stream of a user share the cookie.
+func (u *chatter) relogin(ctx context.Context, gen int) {
+	u.loginMu.Lock()
+	defer u.loginMu.Unlock()
+	if u.gen == gen {
+		u.loginLocked(ctx)
+	}
+}
+
+func (u *chatter) login(ctx context.Context) {
+	u.loginMu.Lock()
+	defer u.loginMu.Unlock()
+	u.loginLocked(ctx)
+}
+
+func (u *chatter) loginLocked(ctx context.Context) {
+	u.call(ctx, -1, "POST", "/api/login", map[string]any{"userId": u.id, "userPw": u.id + "-password"}, 200)
+	u.gen++
+	u.logins.Add(1)
+}
+
+// do sends one request; status 0 is a failure to get an answer.
+func (u *chatter) do(ctx context.Context, method, path string, body any) (int, []byte) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(ctx, method, u.url+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := u.c.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer res.Body.Close()
+	out, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, nil
+	}
+	return res.StatusCode, out
+}
+
+// must calls until the answer is want, through restarts: a failure to
+// connect, a 5xx and a lost session are tried again. Any other answer is
+// an error; it returns nil then, or when ctx ends (an error if its time
+// ran out).
+func (u *chatter) must(ctx context.Context, method, path string, body any, want int) []byte {
+	return u.call(ctx, u.session(), method, path, body, want)
+}
+
+func (u *chatter) call(ctx context.Context, gen int, method, path string, body any, want int) []byte {
+	for ctx.Err() == nil {
+		status, out := u.do(ctx, method, path, body)
+		switch {
+		case status == want:
+			return out
+		case status == 401 && gen >= 0:
+			u.relogin(ctx, gen)
+			gen = u.session()
+			continue
+		case status != 0 && status < 500:
+			u.t.Errorf("%s: %s %s: %d %s, want %d", u.id, method, path, status, bytes.TrimSpace(out), want)
+			return nil
+		}
+		u.retries.Add(1)
+		time.Sleep(50 * time.Millisecond) // the process is down or starting
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) { // not when the test stops it
+		u.t.Errorf("%s: %s %s: no answer %d in time", u.id, method, path, want)
+	}
+	return nil
+}
+
+// post sends a chat until it is acknowledged; the same clientMsgId makes a
+// resend a no-op. It returns the chat's seq.
+func (u *chatter) post(ctx context.Context, room int64, id string) (int64, bool) {
+	out := u.must(ctx, "POST", fmt.Sprintf("/api/rooms/%d/messages", room), map[string]any{"message": "chat " + id, "clientMsgId": id}, 201)
+	if out == nil {
+		return 0, false
+	}
+	var res struct{ Message faultMsg }
+	if err := json.Unmarshal(out, &res); err != nil || res.Message.ClientMsgID != id || res.Message.RoomID != room || res.Message.Seq <= 0 {
+		u.t.Errorf("%s: chat %s was answered %s", u.id, id, out)
+		return 0, false
+	}
+	return res.Message.Seq, true
+}
+
+// history reads a room's messages, page by page forward.
+func (u *chatter) history(ctx context.Context, room int64) []faultMsg {
+	var all []faultMsg
+	var after int64
+	for {
+		out := u.must(ctx, "GET", fmt.Sprintf("/api/rooms/%d/messages?after=%d&limit=200", room, after), nil, 200)
+		var page struct{ Messages []faultMsg }
+		if out == nil || json.Unmarshal(out, &page) != nil {
+			u.t.Errorf("%s: history of room %d: %s", u.id, room, out)
+			return all
+		}
+		if len(page.Messages) == 0 {
+			return all
+		}
+		all = append(all, page.Messages...)
+		after = page.Messages[len(page.Messages)-1].Seq
+	}
+}
+
+// has tells whether the stream received every one of msgs.
+func (u *chatter) has(msgs []faultMsg) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, m := range msgs {
+		if u.got[msgKey{m.RoomID, m.Seq}] == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// subscribe keeps the user's event stream open until ctx ends, as a
+// browser's EventSource does: when the stream breaks it reconnects with
+// the last id it saw as Last-Event-ID. ready is closed once the first
+// stream is open.
+func (u *chatter) subscribe(ctx context.Context, ready chan struct{}) {
+	last := ""
+	for ctx.Err() == nil {
+		gen := u.session()
+		req, _ := http.NewRequestWithContext(ctx, "GET", u.url+"/api/events", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		if last != "" {
+			req.Header.Set("Last-Event-ID", last)
+		}
+		res, err := u.sc.Do(req)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if res.StatusCode != 200 {
+			res.Body.Close()
+			if res.StatusCode == 401 {
+				u.relogin(ctx, gen)
+			} else {
+				time.Sleep(50 * time.Millisecond)
+			}
+			continue
+		}
+		readSSE(res.Body, func(ev sse) bool {
+			if ev.hasID {
+				last = ev.id // an id-only heartbeat moves the cursor too
+			}
+			switch ev.name {
+			case "ready":
+				var r struct{ Authenticated, Resumed bool }
+				json.Unmarshal([]byte(ev.data), &r)
+				if !r.Authenticated {
+					// The session is gone with the frontend that held it:
+					// the stream is one from before login, which carries
+					// no events. Log in again and resume.
+					u.relogin(ctx, gen)
+					return false
+				}
+				u.mu.Lock()
+				if r.Resumed {
+					u.resumes++
+				}
+				u.mu.Unlock()
+				if ready != nil {
+					close(ready)
+					ready = nil
+				}
+			case "resync":
+				u.mu.Lock()
+				u.resyncs++
+				u.mu.Unlock()
+				u.t.Logf("%s: resync after %s: %s", u.id, req.Header.Get("Last-Event-ID"), ev.data)
+			case "message":
+				var m faultMsg
+				if err := json.Unmarshal([]byte(ev.data), &m); err != nil {
+					u.t.Errorf("%s: message event %q: %v", u.id, ev.data, err)
+					return true
+				}
+				key := msgKey{m.RoomID, m.Seq}
+				u.mu.Lock()
+				if m.Seq <= u.lastSeq[m.RoomID] && u.got[key] == 0 {
+					u.disorder++
+				}
+				u.lastSeq[m.RoomID] = max(u.lastSeq[m.RoomID], m.Seq)
+				u.got[key]++
+				if _, ok := u.ids[key]; !ok {
+					u.ids[key] = m.ClientMsgID
+				}
+				u.mu.Unlock()
+			}
+			return true
+		})
+		res.Body.Close()
+	}
+}
+
+// sse is one dispatched SSE message: an event, or an id-only message.
+type sse struct {
+	id, name, data string
+	hasID          bool
+}
+
+// readSSE calls fn for every message of a text/event-stream until it
+// ends or fn returns false. As in a browser, a message counts only once its blank line has
+// come: one cut short by a dropped connection is not dispatched.
+func readSSE(r io.Reader, fn func(sse) bool) {
+	br := bufio.NewReader(r)
+	var ev sse
+	var data []string
+	pending := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimRight(line, "\r\n")
+		switch {
+		case line == "":
+			if pending && (data != nil || ev.hasID) {
+				ev.data = strings.Join(data, "\n")
+				if !fn(ev) {
+					return
+				}
+			}
+			ev, data, pending = sse{}, nil, false
+		case strings.HasPrefix(line, ":"): // a comment
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			pending = true
+			switch field {
+			case "id":
+				ev.id, ev.hasID = value, true
+			case "event":
+				ev.name = value
+			case "data":
+				data = append(data, value)
+			}
+		}
+	}
+}
+
+// ranges shows seqs compactly: "3-7,12".
+func ranges(seqs []int64) string {
+	var b strings.Builder
+	for i := 0; i < len(seqs); {
+		j := i
+		for j+1 < len(seqs) && seqs[j+1] == seqs[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		if j > i {
+			fmt.Fprintf(&b, "%d-%d", seqs[i], seqs[j])
+		} else {
+			fmt.Fprintf(&b, "%d", seqs[i])
+		}
+		i = j + 1
+	}
+	return b.String()
+}
