@@ -21,6 +21,12 @@ type ServerConfig struct {
 	Topics Topics
 	// Group is the consumer group the backends share (default chatbus-backend).
 	Group string
+	// InstanceID, when set, makes this backend a static member of the group
+	// (Kafka's static membership): restarted with the same id, after a crash
+	// or a deploy, it takes its partitions back at once instead of after the
+	// session timeout. It must be unique among the backends; a static member
+	// that stops for good holds its partitions until the session times out.
+	InstanceID string
 	// Timeout bounds the work on one request (default 30 s).
 	Timeout time.Duration
 	// RetryFor is how long a request that fails for an internal reason (the
@@ -104,6 +110,9 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
 	)
+	if cfg.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

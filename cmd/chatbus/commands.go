@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"path/filepath"
 	"strings"
 
 	"github.com/chatbus/chatbus/broker"
@@ -40,6 +43,14 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 			log.Info("broker stopped; its state is on disk", "dir", c.DataDir)
 		}()
 		c.Brokers = b.Addrs()
+	}
+	// One process holds a data directory, so an id drawn from it is this
+	// backend's alone: restarted, it takes its partitions back at once.
+	if c.InstanceID == "" {
+		if abs, err := filepath.Abs(c.DataDir); err == nil {
+			sum := sha256.Sum256([]byte(abs))
+			c.InstanceID = "chatbus-run-" + hex.EncodeToString(sum[:6])
+		}
 	}
 	// The web gateway listens first, so that a taken port fails at once.
 	ln, err := listenHTTP(c.HTTPAddr)

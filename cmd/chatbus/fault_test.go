@@ -55,7 +55,7 @@ func TestFaultSIGKILL(t *testing.T) {
 	b.mu.Lock()
 	brokers := b.kafka
 	b.mu.Unlock()
-	back := startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
+	back := startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir, "--instance-id", "fault-backend")
 	// One port for every run of the frontend: clients reconnect to the
 	// same URL, as browsers would to a restarted server.
 	addr := freeAddr(t)
