@@ -45,15 +45,14 @@ func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
 
 // runBackend opens the store, makes sure the topics exist and serves
 // requests until ctx is done.
-func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, kf kafkaFlags, bf backendFlags, embedded bool) error {
+func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, conn kafkabus.Conn, kf kafkaFlags, bf backendFlags, embedded bool) error {
 	o.expect("kafka", "database")
 	topics, err := kf.topics(embedded)
 	if err != nil {
 		return err
 	}
-	conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID, Logger: log}
 	if err := ensureTopics(ctx, conn, topics); err != nil {
-		return err
+		return kf.explainKafka(err)
 	}
 
 	dbPath := bf.DB
