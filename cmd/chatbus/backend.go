@@ -109,20 +109,23 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	if topics.Replication == 0 {
-		brokers, err := adm.ListBrokers(ctx)
-		if err != nil {
-			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
-		}
-		topics.Replication = int16(min(3, len(brokers)))
+	topics, err = kafkabus.ResolveReplication(ctx, adm, topics)
+	if err == nil {
+		err = kafkabus.EnsureTopics(ctx, adm, topics.Specs())
 	}
-	if err := kafkabus.EnsureTopics(ctx, adm, topics.Specs()); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
-		}
-		return err
+	return clusterErr(conn, err)
+}
+
+// clusterErr names the cluster in an error of talking to it.
+func clusterErr(conn kafkabus.Conn, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
+	default:
+		return fmt.Errorf("the Kafka cluster at %s: %w", strings.Join(conn.Brokers, ","), err)
 	}
-	return nil
 }
 
 // pruneOutcomes deletes, hourly, the idempotency records older than age.
