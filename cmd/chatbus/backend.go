@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -58,6 +59,10 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 	dbPath := bf.DB
 	if dbPath == "" {
 		dbPath = filepath.Join(dataDir, "chatbus.db")
+		// Against a cluster no embedded broker has made the directory.
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
 	}
 	store, err := sqlite.Open(ctx, dbPath)
 	if err != nil {

@@ -105,25 +105,27 @@ func (f kafkaSecurityFlags) explainKafka(err error) error {
 	var unknownCA x509.UnknownAuthorityError
 	var badName x509.HostnameError
 	var firstEOF *kgo.ErrFirstReadEOF
+	closed := errors.As(err, &firstEOF) || errors.Is(err, io.EOF)
+	msg := err.Error()
 	var hint string
 	switch {
 	case errors.As(err, &unknownCA):
 		hint = "the brokers' certificate is not signed by a CA this machine trusts: give their CA with --kafka-ca"
 	case errors.As(err, &badName):
 		hint = "the brokers' certificate is for another name: give that name with --kafka-tls-server-name"
-	case f.KafkaSASL != "" && (errors.Is(err, io.EOF) || errors.As(err, &firstEOF)):
-		hint = fmt.Sprintf("the brokers closed the connection: are --kafka-sasl %s, --kafka-user %q and --kafka-password right, and does the cluster want TLS (--kafka-tls)?",
-			strings.ToLower(f.KafkaSASL), f.KafkaUser)
-	case errors.As(err, &firstEOF) || errors.Is(err, io.EOF):
-		if f.tls() {
-			hint = "the brokers closed the connection: do they serve TLS on this port, or want SASL (--kafka-sasl)?"
-		} else {
-			hint = "the brokers closed the connection: do they want TLS (--kafka-tls) or SASL (--kafka-sasl)?"
+	case strings.Contains(msg, "certificate required") || strings.Contains(msg, "bad certificate") || strings.Contains(msg, "unknown certificate"):
+		hint = "the brokers want a client certificate they trust: give --kafka-cert and --kafka-key"
+	case !f.tls() && closed && strings.Contains(msg, "requires TLS"):
+		hint = "the brokers seem to want TLS: give --kafka-tls (and --kafka-ca when their CA is not the system's)"
+	case f.KafkaSASL == "" && closed:
+		hint = "the brokers closed the connection: do they want SASL (--kafka-sasl, --kafka-user, --kafka-password)"
+		if !f.tls() {
+			hint += " or TLS (--kafka-tls)"
 		}
-	case strings.Contains(err.Error(), "SASL_AUTHENTICATION_FAILED"):
-		hint = "check --kafka-user, --kafka-password and --kafka-sasl"
-	case strings.Contains(err.Error(), "certificate required") || strings.Contains(err.Error(), "bad certificate"):
-		hint = "the brokers want a client certificate: give --kafka-cert and --kafka-key"
+		hint += "?"
+	case f.KafkaSASL != "" && (closed || strings.Contains(msg, "SASL_AUTHENTICATION_FAILED")):
+		hint = fmt.Sprintf("the brokers refused the login: are --kafka-sasl %s, --kafka-user %q and --kafka-password right?",
+			strings.ToLower(f.KafkaSASL), f.KafkaUser)
 	default:
 		return err
 	}
