@@ -189,7 +189,9 @@ func GroupLags(ctx context.Context, adm *kadm.Client, groups ...string) ([]Group
 			continue
 		}
 		gl.State, gl.Members = l.State, len(l.Members)
-		if err := l.Error(); err != nil {
+		if err := l.Error(); errors.Is(err, kerr.GroupIDNotFound) {
+			gl.State = "Dead"
+		} else if err != nil {
 			gl.Err = err.Error()
 		}
 		for _, ml := range l.Lag.Sorted() {
