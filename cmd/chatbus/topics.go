@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -44,14 +45,15 @@ type (
 )
 
 // do runs fn with an admin client of the cluster, within --admin-timeout.
-func (f adminFlags) do(ctx context.Context, fn func(context.Context, *kadm.Client, kafkabus.Conn) error) error {
+func (f adminFlags) do(ctx context.Context, log *slog.Logger, fn func(context.Context, *kadm.Client, kafkabus.Conn) error) error {
 	if len(f.Brokers) == 0 {
 		f.Brokers = []string{"127.0.0.1:9092"}
 	}
-	conn, err := f.conn(nil)
+	conn, err := f.conn(log) // warns of --kafka-tls-insecure
 	if err != nil {
 		return err
 	}
+	conn.Logger = nil // a failure is the command's error, said once
 	cl, err := kgo.NewClient(conn.Opts()...)
 	if err != nil {
 		return err
@@ -77,8 +79,8 @@ func (f adminFlags) describe(ctx context.Context, adm *kadm.Client, conn kafkabu
 	return states, f.explainKafka(clusterErr(conn, err))
 }
 
-func (c *topicsListCmd) Run(ctx context.Context) error {
-	return c.do(ctx, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
+func (c *topicsListCmd) Run(ctx context.Context, log *slog.Logger) error {
+	return c.do(ctx, log, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
 		states, err := c.describe(ctx, adm, conn)
 		if err != nil {
 			return err
@@ -87,8 +89,8 @@ func (c *topicsListCmd) Run(ctx context.Context) error {
 	})
 }
 
-func (c *topicsCreateCmd) Run(ctx context.Context) error {
-	return c.do(ctx, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
+func (c *topicsCreateCmd) Run(ctx context.Context, log *slog.Logger) error {
+	return c.do(ctx, log, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
 		topics, err := c.topics(false)
 		if err != nil {
 			return err
@@ -107,8 +109,8 @@ func (c *topicsCreateCmd) Run(ctx context.Context) error {
 	})
 }
 
-func (c *topicsCheckCmd) Run(ctx context.Context) error {
-	return c.do(ctx, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
+func (c *topicsCheckCmd) Run(ctx context.Context, log *slog.Logger) error {
+	return c.do(ctx, log, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) error {
 		states, err := c.describe(ctx, adm, conn)
 		if err != nil {
 			return err
@@ -202,9 +204,9 @@ func ms(v string) string {
 	return s
 }
 
-func (c *topicsLagCmd) Run(ctx context.Context) error {
+func (c *topicsLagCmd) Run(ctx context.Context, log *slog.Logger) error {
 	var lags []kafkabus.GroupLag
-	err := c.do(ctx, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) (err error) {
+	err := c.do(ctx, log, func(ctx context.Context, adm *kadm.Client, conn kafkabus.Conn) (err error) {
 		lags, err = kafkabus.GroupLags(ctx, adm, c.Group...)
 		return c.explainKafka(clusterErr(conn, err))
 	})
