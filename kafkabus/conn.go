@@ -5,10 +5,12 @@ package kafkabus
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/plugin/kslog"
 )
 
@@ -17,7 +19,11 @@ type Conn struct {
 	Brokers  []string
 	ClientID string
 	Logger   *slog.Logger
-	// Extra options, e.g. TLS and SASL for a real cluster.
+	// TLS, when set, encrypts every connection to the brokers with it.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection (see NewSASL).
+	SASL sasl.Mechanism
+	// Extra options, for what the fields above do not cover.
 	Extra []kgo.Opt
 }
 
@@ -38,6 +44,12 @@ func (c Conn) Opts() []kgo.Opt {
 	}
 	if c.ClientID != "" {
 		opts = append(opts, kgo.ClientID(c.ClientID))
+	}
+	if c.TLS != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.TLS.Clone()))
+	}
+	if c.SASL != nil {
+		opts = append(opts, kgo.SASL(c.SASL))
 	}
 	if c.Logger != nil {
 		// The client's info logs (joins, assignments) are noise at info

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -45,20 +46,23 @@ func (f kafkaFlags) topics(embedded bool) (kafkabus.Topics, error) {
 
 // runBackend opens the store, makes sure the topics exist and serves
 // requests until ctx is done.
-func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, kf kafkaFlags, bf backendFlags, embedded bool) error {
+func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, conn kafkabus.Conn, kf kafkaFlags, bf backendFlags, embedded bool) error {
 	o.expect("kafka", "database")
 	topics, err := kf.topics(embedded)
 	if err != nil {
 		return err
 	}
-	conn := kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID, Logger: log}
 	if err := ensureTopics(ctx, conn, topics); err != nil {
-		return err
+		return kf.explainKafka(err)
 	}
 
 	dbPath := bf.DB
 	if dbPath == "" {
 		dbPath = filepath.Join(dataDir, "chatbus.db")
+		// Against a cluster no embedded broker has made the directory.
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
 	}
 	store, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
@@ -110,20 +114,23 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
-	if topics.Replication == 0 {
-		brokers, err := adm.ListBrokers(ctx)
-		if err != nil {
-			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
-		}
-		topics.Replication = int16(min(3, len(brokers)))
+	topics, err = kafkabus.ResolveReplication(ctx, adm, topics)
+	if err == nil {
+		err = kafkabus.EnsureTopics(ctx, adm, topics.Specs())
 	}
-	if err := kafkabus.EnsureTopics(ctx, adm, topics.Specs()); err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
-		}
-		return err
+	return clusterErr(conn, err)
+}
+
+// clusterErr names the cluster in an error of talking to it.
+func clusterErr(conn kafkabus.Conn, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the Kafka cluster at %s did not answer: %w", strings.Join(conn.Brokers, ","), err)
+	default:
+		return fmt.Errorf("the Kafka cluster at %s: %w", strings.Join(conn.Brokers, ","), err)
 	}
-	return nil
 }
 
 // pruneOutcomes deletes, hourly, the idempotency records older than age.

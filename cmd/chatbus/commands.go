@@ -28,11 +28,23 @@ func (c *backendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{"127.0.0.1:9092"}
 	}
-	return runBackend(ctx, log, o, c.DataDir, c.kafkaFlags, c.backendFlags, false)
+	conn, err := c.conn(log)
+	if err != nil {
+		return err
+	}
+	return runBackend(ctx, log, o, c.DataDir, conn, c.kafkaFlags, c.backendFlags, false)
 }
 
 func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	embedded := len(c.Brokers) == 0
+	if embedded && c.kafkaSecurityFlags.set() {
+		return errors.New("--kafka-tls, --kafka-ca, --kafka-sasl and the like are for a cluster given with --brokers: the embedded broker serves plain TCP without SASL")
+	}
+	// Certificate files are read before anything starts.
+	conn, err := c.conn(log)
+	if err != nil {
+		return err
+	}
 	if embedded {
 		b, err := startBroker(c.DataDir, c.brokerFlags, log)
 		if err != nil {
@@ -42,7 +54,7 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 			b.Close()
 			log.Info("broker stopped; its state is on disk", "dir", c.DataDir)
 		}()
-		c.Brokers = b.Addrs()
+		c.Brokers, conn.Brokers = b.Addrs(), b.Addrs()
 	}
 	// One process holds a data directory, so an id drawn from it is this
 	// backend's alone: restarted, it takes its partitions back at once.
@@ -62,8 +74,8 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 2)
-	go func() { errs <- runBackend(ctx, log, o, c.DataDir, c.kafkaFlags, c.backendFlags, embedded) }()
-	go func() { errs <- runFrontend(ctx, log, o, ln, c.kafkaFlags, c.webFlags) }()
+	go func() { errs <- runBackend(ctx, log, o, c.DataDir, conn, c.kafkaFlags, c.backendFlags, embedded) }()
+	go func() { errs <- runFrontend(ctx, log, o, ln, conn, c.kafkaFlags, c.webFlags) }()
 	err = <-errs
 	cancel()
 	return errors.Join(err, <-errs)
@@ -73,11 +85,15 @@ func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if len(c.Brokers) == 0 {
 		c.Brokers = []string{"127.0.0.1:9092"}
 	}
+	conn, err := c.conn(log)
+	if err != nil {
+		return err
+	}
 	ln, err := listenHTTP(c.HTTPAddr)
 	if err != nil {
 		return err
 	}
-	return runFrontend(ctx, log, o, ln, c.kafkaFlags, c.webFlags)
+	return runFrontend(ctx, log, o, ln, conn, c.kafkaFlags, c.webFlags)
 }
 
 func startBroker(dir string, f brokerFlags, log *slog.Logger) (*broker.Broker, error) {

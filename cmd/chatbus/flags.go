@@ -23,6 +23,21 @@ type kafkaFlags struct {
 	Partitions      []string      `help:"Partition count overrides, as topic=count (topic without prefix), e.g. user-add-chat-request=12." sep:","`
 	Retention       time.Duration `help:"How long request and reply topics keep records." default:"168h"`
 	SecretRetention time.Duration `help:"How long login and sign-up requests (which hold passwords) are kept." default:"1h"`
+	kafkaSecurityFlags
+}
+
+// kafkaSecurityFlags say how to reach a cluster that wants TLS or SASL
+// (the embedded broker serves plain TCP without SASL).
+type kafkaSecurityFlags struct {
+	KafkaTLS           bool   `help:"Connect to the brokers over TLS, checking their certificates against the system's CAs (or --kafka-ca)." name:"kafka-tls"`
+	KafkaCA            string `help:"PEM file of the CA certificates that signed the brokers' certificates (implies --kafka-tls)." name:"kafka-ca" type:"path"`
+	KafkaCert          string `help:"PEM file of a client certificate, for brokers that ask for one (with --kafka-key; implies --kafka-tls)." name:"kafka-cert" type:"path"`
+	KafkaKey           string `help:"PEM file of the client certificate's private key." name:"kafka-key" type:"path"`
+	KafkaTLSServerName string `help:"Name the brokers' certificates must carry, when it is not the host in --brokers." name:"kafka-tls-server-name"`
+	KafkaTLSInsecure   bool   `help:"Do not check the brokers' certificates (for tests only: anyone on the way can read and change the traffic)." name:"kafka-tls-insecure"`
+	KafkaSASL          string `help:"SASL mechanism: plain, scram-sha-256 or scram-sha-512 (none when empty). PLAIN sends the password as it is: use it over TLS." name:"kafka-sasl"`
+	KafkaUser          string `help:"SASL user name." name:"kafka-user"`
+	KafkaPassword      string `help:"SASL password; give it by the environment rather than on the command line, where other users of the machine can read it." name:"kafka-password"`
 }
 
 type backendFlags struct {

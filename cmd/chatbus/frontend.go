@@ -36,7 +36,7 @@ func listenHTTP(addr string) (net.Listener, error) {
 
 // runFrontend serves the web gateway on ln until ctx is done; it reaches the
 // backend through Kafka only.
-func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener, kf kafkaFlags, wf webFlags) error {
+func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener, conn kafkabus.Conn, kf kafkaFlags, wf webFlags) error {
 	o.expect("kafka", "events")
 	// A failure to serve stops this frontend's other parts too.
 	ctx, cancel := context.WithCancel(ctx)
@@ -46,7 +46,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		return err
 	}
 	client, err := kafkabus.NewClient(kafkabus.ClientConfig{
-		Conn:    kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-frontend", Logger: log},
+		Conn:    withClientID(conn, kf.ClientID+"-frontend"),
 		Topics:  topics,
 		Timeout: wf.RequestTimeout,
 		Metrics: kafkabus.NewClientMetrics(o.reg),
@@ -63,7 +63,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
-	kafkaReady, err := o.watchKafka(kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-probe"}, topics)
+	kafkaReady, err := o.watchKafka(withClientID(conn, kf.ClientID+"-probe"), topics)
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	eventsDone := make(chan struct{})
 	go func() {
 		defer close(eventsDone)
-		feed := kafkabus.Feed{Conn: kafkabus.Conn{Brokers: kf.Brokers, ClientID: kf.ClientID + "-events", Logger: log},
+		feed := kafkabus.Feed{Conn: withClientID(conn, kf.ClientID+"-events"),
 			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: kafkabus.NewFeedMetrics(o.reg)}
 		if err := feed.Run(ctx, gw); err != nil && ctx.Err() == nil {
 			log.Error("read events", "err", err)
@@ -108,4 +108,10 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		err = nil
 	}
 	return err
+}
+
+// withClientID returns conn with another client id.
+func withClientID(conn kafkabus.Conn, id string) kafkabus.Conn {
+	conn.ClientID = id
+	return conn
 }

@@ -27,6 +27,7 @@ type cli struct {
 	Backend  backendCmd  `cmd:"" help:"Run only the backend, against any Kafka cluster."`
 	Frontend frontendCmd `cmd:"" help:"Run only the web gateway, against any Kafka cluster."`
 	Bench    benchCmd    `cmd:"" help:"Load a running system through its public HTTP/SSE API and report rates, latency, lost and duplicated deliveries."`
+	Topics   topicsCmd   `cmd:"" help:"List, create and check chatbus's topics on a cluster (list, create, check), and show the backends' consumer lag (lag)."`
 }
 
 func main() {
