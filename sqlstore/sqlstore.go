@@ -11,8 +11,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/chatbus/chatbus"
 )
@@ -23,6 +26,11 @@ type Dialect struct {
 	Rebind func(query string) string
 	// IsUniqueViolation tells whether err is a unique-constraint violation.
 	IsUniqueViolation func(err error) bool
+	// Retryable tells whether a write transaction that failed with err may
+	// succeed if run again from the start: a serialization failure or a
+	// deadlock, where the database runs writers side by side (PostgreSQL).
+	// Nil, or false for every error, where it does not (SQLite's one writer).
+	Retryable func(err error) bool
 }
 
 // Store is a chatbus.Store over two pools: Write for Update (SQLite wants one
@@ -38,6 +46,8 @@ type Store struct {
 	mu     sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // prepared once per pool and query
 	closed bool
+
+	retries atomic.Int64
 }
 
 type stmtKey struct {
@@ -100,12 +110,49 @@ func (s *Store) rebind(q string) string {
 
 var _ chatbus.Store = (*Store)(nil)
 
+// Update runs fn in a write transaction (chatbus.Store). Where the dialect
+// says a failure may pass if tried again (a serialization failure), the
+// transaction is rolled back and fn runs again from the start, a few times:
+// fn must have no effect outside the transaction before it commits. In a
+// Batch it is a savepoint, never retried alone: its error goes to the
+// caller, and a retryable failure of the commit reruns the whole batch.
 func (s *Store) Update(ctx context.Context, fn func(chatbus.Tx) error) error {
 	if tx, ok := ctx.Value(batchKey{}).(*Tx); ok {
 		return tx.savepoint(ctx, fn)
 	}
-	return s.run(ctx, s.Write, s.WriteTx, fn)
+	return s.write(ctx, fn)
 }
+
+// MaxAttempts bounds the runs of one write transaction that keeps failing
+// with retryable errors; the last error is returned.
+const MaxAttempts = 10
+
+// write runs fn in a write transaction, again while it fails in a way the
+// dialect calls retryable, after a jittered, growing pause (so that writers
+// that collided do not collide again in step).
+func (s *Store) write(ctx context.Context, fn func(chatbus.Tx) error) error {
+	pause := time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.run(ctx, s.Write, s.WriteTx, fn)
+		if err == nil || attempt == MaxAttempts || s.Dialect.Retryable == nil ||
+			!s.Dialect.Retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		s.retries.Add(1)
+		t := time.NewTimer(pause/2 + rand.N(pause))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause = min(2*pause, 100*time.Millisecond)
+	}
+}
+
+// Retries returns how many times a write transaction has been run again
+// after a retryable failure.
+func (s *Store) Retries() int64 { return s.retries.Load() }
 
 type batchKey struct{}
 
@@ -117,7 +164,7 @@ func (s *Store) Batch(ctx context.Context, fn func(context.Context) error) error
 	if _, ok := ctx.Value(batchKey{}).(*Tx); ok {
 		return fn(ctx) // already in one
 	}
-	return s.run(ctx, s.Write, s.WriteTx, func(tx chatbus.Tx) error {
+	return s.write(ctx, func(tx chatbus.Tx) error {
 		return fn(context.WithValue(ctx, batchKey{}, tx))
 	})
 }
