@@ -2,12 +2,9 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,66 +15,10 @@ import (
 
 	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/postgres"
+	"github.com/chatbus/chatbus/postgres/pgtest"
 	"github.com/chatbus/chatbus/sqlstore"
 	"github.com/chatbus/chatbus/storetest"
 )
-
-// defaultURL is the PostgreSQL of the development and CI machines (.ci/run
-// starts it); CHATBUS_TEST_POSTGRES names another.
-const defaultURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-
-// server connects to the test server, or skips the test where there is none
-// (but fails in CI, where there must be one).
-func server(t *testing.T) (*sql.DB, string) {
-	t.Helper()
-	base := os.Getenv("CHATBUS_TEST_POSTGRES")
-	if base == "" {
-		base = defaultURL
-	}
-	db, err := sql.Open("pgx", base)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-		if err != nil {
-			db.Close()
-		}
-	}
-	if err != nil {
-		msg := fmt.Sprintf("no PostgreSQL to test against (%v): start one on 127.0.0.1:5432 "+
-			"or set CHATBUS_TEST_POSTGRES to a URL", err)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db, base
-}
-
-// freshSchema creates an empty schema, dropped when the test ends, and
-// returns the URL of the server with the schema as its search path.
-func freshSchema(t *testing.T) string {
-	t.Helper()
-	db, base := server(t)
-	name := "t_" + strings.ToLower(rand.Text()[:16])
-	if _, err := db.ExecContext(t.Context(), `CREATE SCHEMA `+name); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		if _, err := db.ExecContext(context.Background(), `DROP SCHEMA `+name+` CASCADE`); err != nil {
-			t.Errorf("drop schema %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
 func open(t *testing.T, url string) *sqlstore.Store {
 	t.Helper()
@@ -89,8 +30,8 @@ func open(t *testing.T, url string) *sqlstore.Store {
 }
 
 func TestStore(t *testing.T) {
-	server(t) // skip at once where there is no server
-	storetest.Run(t, func(t *testing.T) chatbus.Store { return open(t, freshSchema(t)) })
+	pgtest.Server(t) // skip at once where there is no server
+	storetest.Run(t, func(t *testing.T) chatbus.Store { return open(t, pgtest.URL(t)) })
 }
 
 func TestIsURL(t *testing.T) {
@@ -146,7 +87,7 @@ func allVersions(t *testing.T) []int {
 // each find it migrated, once.
 func TestOpenConcurrently(t *testing.T) {
 	for range 3 {
-		url := freshSchema(t)
+		url := pgtest.URL(t)
 		const n = 4
 		errs := make(chan error, n)
 		stores := make(chan *sqlstore.Store, n)
@@ -177,7 +118,7 @@ func TestOpenConcurrently(t *testing.T) {
 // TestMigrateConcurrently: two Migrates at once on one database, each with a
 // pool of its own, apply each migration once and both succeed.
 func TestMigrateConcurrently(t *testing.T) {
-	url := freshSchema(t)
+	url := pgtest.URL(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -204,7 +145,7 @@ func TestMigrateConcurrently(t *testing.T) {
 
 func TestReopenKeepsData(t *testing.T) {
 	ctx := t.Context()
-	url := freshSchema(t)
+	url := pgtest.URL(t)
 	alice := chatbus.User{ID: "alice", Email: "alice@example.com", Name: "Alice", PasswordHash: "h",
 		JoinedAt: time.Date(2024, 1, 2, 3, 4, 5, 6_000_000, time.UTC)}
 	s := open(t, url)
@@ -222,7 +163,7 @@ func TestReopenKeepsData(t *testing.T) {
 }
 
 func TestNewerSchemaRefused(t *testing.T) {
-	url := freshSchema(t)
+	url := pgtest.URL(t)
 	s := open(t, url)
 	newer := len(allVersions(t)) + 1
 	if _, err := s.Write.ExecContext(t.Context(), `INSERT INTO schema_migrations (version) VALUES ($1)`, newer); err != nil {
@@ -283,7 +224,7 @@ func setup(t *testing.T, s chatbus.Store, ids ...string) int64 {
 // serialization failure, and runs again from the start, unseen by its caller.
 func TestUpdateRetried(t *testing.T) {
 	ctx := t.Context()
-	s := open(t, freshSchema(t))
+	s := open(t, pgtest.URL(t))
 	defer s.Close()
 	room := setup(t, s, "a")
 	before := s.Retries()
@@ -339,7 +280,7 @@ func postAt(ctx context.Context, s chatbus.Store, room int64, text string) (m ch
 // the outbox, one each.
 func TestConcurrentPosts(t *testing.T) {
 	ctx := t.Context()
-	s := open(t, freshSchema(t))
+	s := open(t, pgtest.URL(t))
 	defer s.Close()
 	const n = 20
 	ids := make([]string, n)

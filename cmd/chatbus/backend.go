@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/postgres"
 	"github.com/chatbus/chatbus/sqlite"
+	"github.com/chatbus/chatbus/sqlstore"
 )
 
 // topics builds the topic settings from the flags.
@@ -55,16 +58,11 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 		return err
 	}
 
-	dbPath := bf.DB
-	if dbPath == "" {
-		dbPath = filepath.Join(dataDir, "chatbus.db")
-	}
-	store, err := sqlite.Open(ctx, dbPath)
+	store, err := openStore(ctx, log, dataDir, bf.DB)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	log.Info("database open", "path", dbPath)
 
 	parallel := bf.HashParallel
 	if parallel <= 0 {
@@ -92,6 +90,32 @@ func runBackend(ctx context.Context, log *slog.Logger, dataDir string, kf kafkaF
 	err = srv.Run(ctx)
 	log.Info("backend stopped")
 	return err
+}
+
+// openStore opens the database --db names: PostgreSQL for a postgres:// or
+// postgresql:// URL, else a SQLite file (DATA_DIR/chatbus.db by default).
+func openStore(ctx context.Context, log *slog.Logger, dataDir, db string) (*sqlstore.Store, error) {
+	if postgres.IsURL(db) {
+		store, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		shown := "postgres" // the URL without its password
+		if u, err := url.Parse(db); err == nil {
+			shown = u.Redacted()
+		}
+		log.Info("database open", "postgres", shown)
+		return store, nil
+	}
+	if db == "" {
+		db = filepath.Join(dataDir, "chatbus.db")
+	}
+	store, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("database open", "path", db)
+	return store, nil
 }
 
 func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topics) error {

@@ -26,7 +26,7 @@ type kafkaFlags struct {
 }
 
 type backendFlags struct {
-	DB           string        `help:"Database: a SQLite file path (default: DATA_DIR/chatbus.db)."`
+	DB           string        `help:"Database: a SQLite file path (default: DATA_DIR/chatbus.db), or a PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=…)."`
 	Group        string        `help:"Consumer group of the backends." default:"chatbus-backend"`
 	HashParallel int           `help:"How many password hashes may run at once (each holds 19 MiB)." default:"0"`
 	Timeout      time.Duration `help:"Time limit for serving one request." default:"30s"`
