@@ -69,6 +69,10 @@ func update[T any](ctx context.Context, m *Messenger, op string, fn func(Tx) (T,
 	key := outcomeKey(ctx, op)
 	var out T
 	err := m.store.Update(ctx, func(tx Tx) error {
+		// The store may run this function again (after a serialization
+		// failure): each run starts afresh and has no effect outside tx.
+		var zero T
+		out = zero
 		if key != "" {
 			if ok, err := savedOutcome(ctx, tx, key, &out); ok || err != nil {
 				return err

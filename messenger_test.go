@@ -1250,7 +1250,7 @@ func (e *env) outbox(t *testing.T) []string {
 		for _, ev := range evs {
 			out = append(out, ev.Kind+" "+ev.UserID+" "+string(ev.Data))
 		}
-		return tx.DeleteEvents(t.Context(), evs[len(evs)-1].ID)
+		return tx.DeleteEvents(t.Context(), eventIDs(evs))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1316,4 +1316,13 @@ func TestEvents(t *testing.T) {
 		!strings.Contains(string(evs[0].Data), `"seq":1`) {
 		t.Fatalf("events of a message: %+v", evs)
 	}
+}
+
+// eventIDs returns the ids of events, to delete them from the outbox.
+func eventIDs(evs []chatbus.Event) []int64 {
+	ids := make([]int64, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	return ids
 }

@@ -33,10 +33,12 @@ func (m *Messenger) MarkRead(ctx context.Context, userID string, roomID, seq int
 		// A seq past the last message is clamped, not refused: a client
 		// only shows seqs that exist, and a stale or hurried one should
 		// not turn "I have read everything" into an error.
-		seq = min(seq, room.LastSeq)
-		st := ReadState{RoomID: roomID, UserID: id, ReadSeq: max(me.ReadSeq, seq)}
+		// (A new variable: the store may run this function again, and the
+		// next run must start from the seq asked for.)
+		upTo := min(seq, room.LastSeq)
+		st := ReadState{RoomID: roomID, UserID: id, ReadSeq: max(me.ReadSeq, upTo)}
 		st.Unread = room.LastSeq - st.ReadSeq
-		moved, err := tx.SetReadSeq(ctx, roomID, id, seq)
+		moved, err := tx.SetReadSeq(ctx, roomID, id, upTo)
 		if err != nil || !moved {
 			return st, err // a read that changes nothing tells no one
 		}

@@ -51,7 +51,7 @@ func (e *env) takeEvents(t *testing.T) []chatbus.Event {
 		if evs, err = tx.PendingEvents(t.Context(), 1000); err != nil || len(evs) == 0 {
 			return err
 		}
-		return tx.DeleteEvents(t.Context(), evs[len(evs)-1].ID)
+		return tx.DeleteEvents(t.Context(), eventIDs(evs))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -86,10 +86,14 @@ type Tx interface {
 	Followers(ctx context.Context, userID string) ([]string, error)
 
 	// InsertEvents adds events to the outbox, in order; each gets an ID
-	// greater than any before it.
+	// greater than any given before it. Where writers run side by side
+	// (PostgreSQL), IDs are given in insert order, not commit order: an
+	// event may commit after one with a greater ID was read and published.
 	InsertEvents(ctx context.Context, evs []Event) error
-	// PendingEvents returns up to limit events of the outbox, oldest first.
+	// PendingEvents returns up to limit events of the outbox, by ID.
 	PendingEvents(ctx context.Context, limit int) ([]Event, error)
-	// DeleteEvents removes the events with ID up to and including through.
-	DeleteEvents(ctx context.Context, through int64) error
+	// DeleteEvents removes the events with these IDs (those published), and
+	// no other: an event of a smaller ID that committed later stays until
+	// it is published. IDs not in the outbox are ignored.
+	DeleteEvents(ctx context.Context, ids []int64) error
 }

@@ -95,7 +95,12 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, err
 	}
+	// Exactly these, not "up to the last": with concurrent writers an event
+	// of a smaller id may commit after this batch was read.
 	r.metrics.count(recs)
-	last := evs[len(evs)-1].ID
-	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, last) })
+	ids := make([]int64, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, ids) })
 }

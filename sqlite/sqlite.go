@@ -46,6 +46,8 @@ func Migrations() ([]string, error) {
 var placeholder = regexp.MustCompile(`\$(\d+)`)
 
 // dialect: SQLite numbers placeholders ?1, ?2 …; $1 would be a named one.
+// It has no Retryable: with one writer at a time there are no serialization
+// failures to run again (a writer waits for the lock, up to busy_timeout).
 var dialect = sqlstore.Dialect{
 	Rebind: func(q string) string { return placeholder.ReplaceAllString(q, "?$1") },
 	IsUniqueViolation: func(err error) bool {

@@ -529,7 +529,27 @@ func (t *Tx) PendingEvents(ctx context.Context, limit int) ([]chatbus.Event, err
 	return out, rows.Err()
 }
 
-func (t *Tx) DeleteEvents(ctx context.Context, through int64) error {
-	_, err := t.exec(ctx, `DELETE FROM outbox WHERE id <= $1`, through)
-	return err
+// deleteChunk is the most ids one DELETE names.
+const deleteChunk = 256
+
+func (t *Tx) DeleteEvents(ctx context.Context, ids []int64) error {
+	for len(ids) > 0 {
+		n := min(len(ids), deleteChunk)
+		// The list is padded (with its last id) to a few sizes, so that the
+		// statement has a few texts to prepare, not one per length.
+		size := 1
+		for size < n {
+			size *= 4
+		}
+		size = min(size, deleteChunk)
+		args := make([]any, size)
+		for i := range args {
+			args[i] = ids[min(i, n-1)]
+		}
+		if _, err := t.exec(ctx, `DELETE FROM outbox WHERE id IN (`+placeholders(1, size)+`)`, args...); err != nil {
+			return err
+		}
+		ids = ids[n:]
+	}
+	return nil
 }

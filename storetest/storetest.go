@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"ReadSeqs", testReadSeqs},
 		{"SetReadSeqRollsBack", testSetReadSeqRollsBack},
 		{"Outbox", testOutbox},
+		{"OutboxDeletesExactly", testOutboxDeletesExactly},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
 		{"Batch", testBatch},
 		{"UpdateCancelled", testUpdateCancelled},
@@ -1302,12 +1303,14 @@ func testOutbox(t *testing.T, s chatbus.Store) {
 	if first := pending(2); len(first) != 2 || first[1].ID != all[1].ID {
 		t.Fatalf("the first 2: %+v", first)
 	}
-	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, all[1].ID) })
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, []int64{all[0].ID, all[1].ID}) })
 	if left := pending(10); len(left) != 1 || left[0].ID != all[2].ID {
-		t.Fatalf("after deleting through the second: %+v", left)
+		t.Fatalf("after deleting the first two: %+v", left)
 	}
 	// New events come after the deleted ones, never reusing their ids.
-	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, all[2].ID) })
+	// Ids no longer there, and no ids at all, are no error.
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, []int64{all[0].ID, all[2].ID}) })
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, nil) })
 	update(t, s, func(tx chatbus.Tx) error { return tx.InsertEvents(ctx, []chatbus.Event{ev("friend", "d", 4)}) })
 	if left := pending(10); len(left) != 1 || left[0].ID <= all[2].ID {
 		t.Fatalf("a new event after deletes: %+v", left)
@@ -1388,5 +1391,69 @@ func testSetReadSeqRollsBack(t *testing.T, s chatbus.Store) {
 	got := get(t, s, func(tx chatbus.Tx) (map[string]int64, error) { return tx.ReadSeqs(ctx, id) })
 	if got["a"] != 0 {
 		t.Errorf("a's position after a failed transaction: %d, want 0", got["a"])
+	}
+}
+
+// testOutboxDeletesExactly: DeleteEvents removes the events named and no
+// other. Where writers run side by side, event 2 may commit after events 1
+// and 3 were read and published; deleting "through 3" would lose it.
+func testOutboxDeletesExactly(t *testing.T, s chatbus.Store) {
+	ctx := t.Context()
+	pending := func() []int64 {
+		evs := get(t, s, func(tx chatbus.Tx) ([]chatbus.Event, error) { return tx.PendingEvents(ctx, 1000) })
+		ids := []int64{}
+		for _, ev := range evs {
+			ids = append(ids, ev.ID)
+		}
+		return ids
+	}
+	insert := func(n int) {
+		update(t, s, func(tx chatbus.Tx) error {
+			evs := make([]chatbus.Event, n)
+			for i := range evs {
+				evs[i] = chatbus.Event{Kind: "status", UserID: fmt.Sprint("u", i), Data: []byte(`{}`)}
+			}
+			return tx.InsertEvents(ctx, evs)
+		})
+	}
+	insert(3)
+	ids := pending()
+	if len(ids) != 3 {
+		t.Fatalf("pending: %v, want 3 events", ids)
+	}
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, []int64{ids[0], ids[2]}) })
+	if d := diff([]int64{ids[1]}, pending()); d != "" {
+		t.Fatalf("after deleting the first and third (-want +got):\n%s", d)
+	}
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, []int64{ids[1]}) })
+
+	// Long lists, deleted in parts: every other one of 601 events.
+	insert(601)
+	ids = pending()
+	if len(ids) != 601 {
+		t.Fatalf("pending: %d events, want 601", len(ids))
+	}
+	var odd, even []int64
+	for i, id := range ids {
+		if i%2 == 0 {
+			even = append(even, id)
+		} else {
+			odd = append(odd, id)
+		}
+	}
+	update(t, s, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, even) })
+	if d := diff(odd, pending()); d != "" {
+		t.Fatalf("after deleting every other event (-want +got):\n%s", d)
+	}
+	// A failed transaction deletes nothing.
+	err := tryUpdate(t, s, func(tx chatbus.Tx) error {
+		if err := tx.DeleteEvents(ctx, odd); err != nil {
+			return err
+		}
+		return chatbus.Errorf(chatbus.CodeInvalid, "no")
+	})
+	wantCode(t, err, chatbus.CodeInvalid)
+	if got := pending(); len(got) != len(odd) {
+		t.Fatalf("after a failed delete: %d events, want %d", len(got), len(odd))
 	}
 }

@@ -35,7 +35,7 @@ func newRelayedWorld(t *testing.T) (w *world, relay func()) {
 			if evs, err = tx.PendingEvents(context.Background(), 1000); err != nil || len(evs) == 0 {
 				return err
 			}
-			return tx.DeleteEvents(context.Background(), evs[len(evs)-1].ID)
+			return tx.DeleteEvents(context.Background(), eventIDs(evs))
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -134,4 +134,13 @@ func TestReadEvents(t *testing.T) {
 	w.alice.read(w.room, 1)
 	relay()
 	bobEvents.quiet(300 * time.Millisecond)
+}
+
+// eventIDs returns the ids of events, to delete them from the outbox.
+func eventIDs(evs []chatbus.Event) []int64 {
+	ids := make([]int64, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.ID
+	}
+	return ids
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/kafkabus"
+	"github.com/chatbus/chatbus/postgres"
 	"github.com/chatbus/chatbus/sqlite"
+	"github.com/chatbus/chatbus/sqlstore"
 )
 
 // topics builds the topic settings from the flags.
@@ -56,20 +59,11 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 		return kf.explainKafka(err)
 	}
 
-	dbPath := bf.DB
-	if dbPath == "" {
-		dbPath = filepath.Join(dataDir, "chatbus.db")
-		// Against a cluster no embedded broker has made the directory.
-		if err := os.MkdirAll(dataDir, 0o750); err != nil {
-			return fmt.Errorf("data directory: %w", err)
-		}
-	}
-	store, err := sqlite.Open(ctx, dbPath)
+	store, err := openStore(ctx, log, dataDir, bf.DB)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	log.Info("database open", "path", dbPath)
 	o.watchDB(store)
 	if _, err := o.watchKafka(conn, topics); err != nil {
 		return err
@@ -103,6 +97,36 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 	err = srv.Run(ctx)
 	log.Info("backend stopped")
 	return err
+}
+
+// openStore opens the database --db names: PostgreSQL for a postgres:// or
+// postgresql:// URL, else a SQLite file (DATA_DIR/chatbus.db by default).
+func openStore(ctx context.Context, log *slog.Logger, dataDir, db string) (*sqlstore.Store, error) {
+	if postgres.IsURL(db) {
+		store, err := postgres.Open(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		shown := "postgres" // the URL without its password
+		if u, err := url.Parse(db); err == nil {
+			shown = u.Redacted()
+		}
+		log.Info("database open", "postgres", shown)
+		return store, nil
+	}
+	if db == "" {
+		db = filepath.Join(dataDir, "chatbus.db")
+		// Against a cluster no embedded broker has made the directory.
+		if err := os.MkdirAll(dataDir, 0o750); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+	store, err := sqlite.Open(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("database open", "path", db)
+	return store, nil
 }
 
 func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topics) error {
