@@ -4,7 +4,7 @@
 
 RACE := $(shell [ "$$(go env CGO_ENABLED)" = 1 ] && echo -race)
 
-.PHONY: run test bench build
+.PHONY: run test bench build image
 
 run:
 	go run ./cmd/chatbus run
@@ -18,3 +18,8 @@ bench:
 
 build:
 	CGO_ENABLED=0 go build -o chatbus ./cmd/chatbus
+
+# The container image (Dockerfile; docs/deploy.md). IMAGE=name:tag to rename.
+IMAGE ?= chatbus:latest
+image:
+	docker build -t $(IMAGE) .
