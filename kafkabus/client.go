@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -207,7 +208,9 @@ func (c *Client) Rooms(ctx context.Context, userID string) ([]chatbus.Room, erro
 
 func (c *Client) PostMessage(ctx context.Context, req chatbus.PostMessage) (chatbus.Message, error) {
 	var rep ChatReply
-	err := c.call(ctx, OpAddChat, req.WriterID, AddChatRequest{RoomID: req.RoomID, WriterID: req.WriterID,
+	// Keyed by room: a room's messages go to one partition, so one backend
+	// writes a room at a time (no contention on its row) and groups them.
+	err := c.call(ctx, OpAddChat, strconv.FormatInt(req.RoomID, 10), AddChatRequest{RoomID: req.RoomID, WriterID: req.WriterID,
 		Message: req.Message, ClientMsgID: req.ClientMsgID}, &rep)
 	return deref(rep.Chat, err)
 }

@@ -213,6 +213,9 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 		}
 	}()
 	if err := fn(tx); err != nil {
+		if tx.doomed != nil {
+			return tx.doomed // retryable: the caller runs it all again
+		}
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

@@ -19,6 +19,7 @@ type Tx struct {
 	db         *sql.DB // the pool the transaction came from
 	tx         *sql.Tx
 	unprepared []string // queries to prepare after it
+	doomed     error    // a retryable failure inside a savepoint: the whole transaction must run again
 }
 
 var _ chatbus.Tx = (*Tx)(nil)
@@ -30,6 +31,11 @@ func (t *Tx) savepoint(ctx context.Context, fn func(chatbus.Tx) error) error {
 		return fmt.Errorf("savepoint: %w", err)
 	}
 	err := fn(t)
+	if err != nil && t.s.Dialect.Retryable != nil && t.s.Dialect.Retryable(err) {
+		// A serialization failure dooms the whole transaction, not just
+		// this savepoint: the batch is run again from the start.
+		t.doomed = err
+	}
 	if err != nil {
 		if _, rerr := t.exec(ctx, "ROLLBACK TO SAVEPOINT chatbus_update"); rerr != nil {
 			return errors.Join(err, fmt.Errorf("roll back to savepoint: %w", rerr))
