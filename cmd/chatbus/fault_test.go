@@ -289,15 +289,16 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
-// messageEvents reads the room events topic and returns how many message
-// events it holds, and how many of them are copies of another (the relay
-// publishes again what a crash kept it from marking as published).
+// messageEvents reads the room events topic on brokers (comma separated)
+// and returns how many message events it holds, and how many of them are
+// copies of another (the relay publishes again what a crash kept it from
+// marking as published).
 func messageEvents(t *testing.T, brokers string) (records, copies int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	topic := kafkabus.Topics{}.RoomEvents()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,18 +350,20 @@ type faultMsg struct {
 	WriterID    string `json:"writerId"`
 	Message     string `json:"message"`
 	ClientMsgID string `json:"clientMsgId"`
+	Unread      int    `json:"unreadCount"`
 }
 
 // chatter is one user's browser across restarts of the frontend: it logs
 // in again when its session is gone (sessions live in the frontend's
-// memory), and retries what failed because a process was down.
+// memory), and retries what failed because a process was down. moveTo
+// sends it to another frontend, as a load balancer would when its own died.
 type chatter struct {
 	t      *testing.T
 	id     string
-	room   int64 // the room it chats in
-	url    string
-	c      *http.Client // calls
-	sc     *http.Client // the event stream: no overall timeout
+	room   int64                  // the room it chats in
+	url    atomic.Pointer[string] // the frontend it calls
+	c      *http.Client           // calls
+	sc     *http.Client           // the event stream: no overall timeout
 	logins atomic.Int64
 	// retries counts calls sent again after no answer or a 5xx
 	retries atomic.Int64
@@ -376,15 +379,32 @@ type chatter struct {
 	disorder int
 	resyncs  int
 	resumes  int
+	// resumedOn counts the resumed streams by the frontend that resumed them
+	resumedOn map[string]int
+	// reads holds the highest readSeq of each read event received
+	reads map[readKey]int64
+}
+
+type readKey struct {
+	room int64
+	user string
 }
 
 func newChatter(t *testing.T, tr http.RoundTripper, url, id string) *chatter {
 	jar, _ := cookiejar.New(nil)
-	return &chatter{t: t, id: id, url: url,
+	u := &chatter{t: t, id: id,
 		c:   &http.Client{Jar: jar, Transport: tr, Timeout: 20 * time.Second},
 		sc:  &http.Client{Jar: jar, Transport: tr},
-		got: map[msgKey]int{}, ids: map[msgKey]string{}, lastSeq: map[int64]int64{}}
+		got: map[msgKey]int{}, ids: map[msgKey]string{}, lastSeq: map[int64]int64{},
+		resumedOn: map[string]int{}, reads: map[readKey]int64{}}
+	u.moveTo(url)
+	return u
 }
+
+// moveTo makes every later call and stream go to the frontend at url.
+func (u *chatter) moveTo(url string) { u.url.Store(&url) }
+
+func (u *chatter) base() string { return *u.url.Load() }
 
 func (u *chatter) session() int {
 	u.loginMu.Lock()
@@ -421,7 +441,7 @@ func (u *chatter) do(ctx context.Context, method, path string, body any) (int, [
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequestWithContext(ctx, method, u.url+path, rd)
+	req, _ := http.NewRequestWithContext(ctx, method, u.base()+path, rd)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := u.c.Do(req)
 	if err != nil {
@@ -520,7 +540,8 @@ func (u *chatter) subscribe(ctx context.Context, ready chan struct{}) {
 	last := ""
 	for ctx.Err() == nil {
 		gen := u.session()
-		req, _ := http.NewRequestWithContext(ctx, "GET", u.url+"/api/events", nil)
+		url := u.base()
+		req, _ := http.NewRequestWithContext(ctx, "GET", url+"/api/events", nil)
 		req.Header.Set("Accept", "text/event-stream")
 		if last != "" {
 			req.Header.Set("Last-Event-ID", last)
@@ -557,6 +578,7 @@ func (u *chatter) subscribe(ctx context.Context, ready chan struct{}) {
 				u.mu.Lock()
 				if r.Resumed {
 					u.resumes++
+					u.resumedOn[url]++
 				}
 				u.mu.Unlock()
 				if ready != nil {
@@ -568,6 +590,20 @@ func (u *chatter) subscribe(ctx context.Context, ready chan struct{}) {
 				u.resyncs++
 				u.mu.Unlock()
 				u.t.Logf("%s: resync after %s: %s", u.id, req.Header.Get("Last-Event-ID"), ev.data)
+			case "read":
+				var r struct {
+					RoomID  int64
+					UserID  string
+					ReadSeq int64
+				}
+				if err := json.Unmarshal([]byte(ev.data), &r); err != nil {
+					u.t.Errorf("%s: read event %q: %v", u.id, ev.data, err)
+					return true
+				}
+				k := readKey{r.RoomID, r.UserID}
+				u.mu.Lock()
+				u.reads[k] = max(u.reads[k], r.ReadSeq)
+				u.mu.Unlock()
 			case "message":
 				var m faultMsg
 				if err := json.Unmarshal([]byte(ev.data), &m); err != nil {
