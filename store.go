@@ -96,4 +96,9 @@ type Tx interface {
 	// no other: an event of a smaller ID that committed later stays until
 	// it is published. IDs not in the outbox are ignored.
 	DeleteEvents(ctx context.Context, ids []int64) error
+	// ClaimRelay takes or renews the lease on publishing the outbox: true
+	// when holder holds it until the time until — it was free, expired
+	// before now, or holder's already. Claiming until a time already past
+	// gives it up.
+	ClaimRelay(ctx context.Context, holder string, now, until time.Time) (bool, error)
 }

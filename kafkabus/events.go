@@ -2,6 +2,7 @@ package kafkabus
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -25,7 +26,18 @@ type Relay struct {
 	poke   chan struct{}
 	// metrics, when set by Instrument, counts what is published.
 	metrics *RelayMetrics
+	// Holder names this relay in the lease on publishing: backends on one
+	// database each run a relay, and one at a time publishes (two side by
+	// side would publish most events twice). It is random unless set; a
+	// backend with an instance id uses it, so that, restarted, it takes
+	// the lease back at once instead of when it expires.
+	Holder    string
+	heldUntil time.Time // when this relay's lease ends
 }
+
+// RelayLease is how long a relay holds the outbox without renewing: when
+// its backend dies, another relay takes over after at most this long.
+const RelayLease = 5 * time.Second
 
 // NewRelay connects a relay to the cluster.
 func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
@@ -37,7 +49,7 @@ func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1)}, nil
+	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1), Holder: rand.Text()}, nil
 }
 
 // Poke tells the relay that the outbox may have grown; it never blocks.
@@ -52,6 +64,7 @@ func (r *Relay) Poke() {
 // events written by other processes.
 func (r *Relay) Run(ctx context.Context) {
 	defer r.cl.Close()
+	defer r.release()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -71,8 +84,50 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// publish sends one batch of pending events and deletes them.
+// lease tells whether this relay holds the outbox, renewing its lease when
+// half of it has passed.
+func (r *Relay) lease(ctx context.Context) (bool, error) {
+	now := time.Now()
+	if now.Before(r.heldUntil.Add(-RelayLease / 2)) {
+		return true, nil
+	}
+	var ok bool
+	until := now.Add(RelayLease)
+	err := r.store.Update(ctx, func(tx chatbus.Tx) (err error) {
+		ok, err = tx.ClaimRelay(ctx, r.Holder, now, until)
+		return err
+	})
+	if err != nil || !ok {
+		r.heldUntil = time.Time{}
+		return false, err
+	}
+	if r.heldUntil.IsZero() {
+		r.log.Info("this backend's relay publishes the outbox")
+	}
+	r.heldUntil = until
+	return true, nil
+}
+
+// release gives the lease up at shutdown, so that another relay takes over
+// at once.
+func (r *Relay) release() {
+	if r.heldUntil.IsZero() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r.store.Update(ctx, func(tx chatbus.Tx) error {
+		_, err := tx.ClaimRelay(ctx, r.Holder, time.Now(), time.UnixMilli(0))
+		return err
+	})
+}
+
+// publish sends one batch of pending events and deletes them, if this
+// relay holds the lease.
 func (r *Relay) publish(ctx context.Context) (int, error) {
+	if ok, err := r.lease(ctx); !ok || err != nil {
+		return 0, err
+	}
 	var evs []chatbus.Event
 	err := r.store.View(ctx, func(tx chatbus.Tx) (err error) {
 		evs, err = tx.PendingEvents(ctx, 500)

@@ -559,3 +559,13 @@ func (t *Tx) DeleteEvents(ctx context.Context, ids []int64) error {
 	}
 	return nil
 }
+
+func (t *Tx) ClaimRelay(ctx context.Context, holder string, now, until time.Time) (bool, error) {
+	res, err := t.exec(ctx, `UPDATE relay_lease SET holder = $1, expires_at = $2
+		WHERE id = 1 AND (holder = $1 OR expires_at < $3)`, holder, ms(until), ms(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) chatbus.Store) {
 		{"OutboxDeletesExactly", testOutboxDeletesExactly},
 		{"UpdateIsAtomic", testUpdateIsAtomic},
 		{"Batch", testBatch},
+		{"ClaimRelay", testClaimRelay},
 		{"UpdateCancelled", testUpdateCancelled},
 		{"UpdatePanics", testUpdatePanics},
 		{"ViewRejectsWrites", testViewRejectsWrites},

@@ -80,6 +80,9 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 		return err
 	}
 	svc.Wrote = relay.Poke
+	if bf.InstanceID != "" {
+		relay.Holder = bf.InstanceID
+	}
 	relay.Instrument(kafkabus.NewRelayMetrics(o.reg))
 	relayDone := make(chan struct{})
 	go func() { relay.Run(ctx); close(relayDone) }()
