@@ -212,7 +212,7 @@ func (s *Store) run(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn fun
 			s.prepare(db, tx.unprepared)
 		}
 	}()
-	if err := fn(tx); err != nil {
+	if err := fn(tx); err != nil || tx.doomed != nil {
 		if tx.doomed != nil {
 			return tx.doomed // retryable: the caller runs it all again
 		}

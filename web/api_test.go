@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatbus/chatbus/web"
 )
@@ -227,7 +228,9 @@ func TestRooms(t *testing.T) {
 		t.Errorf("bob opened room %d, want the direct room %d", again, direct)
 	}
 
-	// Newest activity first, with the last message's preview.
+	// Newest activity first, with the last message's preview. (Times are
+	// in milliseconds: the post must not share the group's creation's.)
+	time.Sleep(5 * time.Millisecond)
 	alice.post(direct, "hello bob")
 	rooms := arr(t, wantJSON(t, alice.do("GET", "/api/rooms", nil), http.StatusOK)["rooms"], "rooms")
 	if len(rooms) != 2 {

@@ -22,12 +22,13 @@ type stream struct {
 	// The hub's lock guards it.
 	floor []int64
 
-	mu    sync.Mutex
-	queue []delivery
-	spare []delivery    // the queue's other buffer, swapped in by take
-	wake  chan struct{} // signalled when the queue grows
-	done  chan struct{}
-	once  sync.Once
+	mu     sync.Mutex
+	closed bool // set by close: nothing more is queued or taken
+	queue  []delivery
+	spare  []delivery    // the queue's other buffer, swapped in by take
+	wake   chan struct{} // signalled when the queue grows
+	done   chan struct{}
+	once   sync.Once
 	// reason is why the gateway closed the stream (closeSlow, …), set
 	// before done is closed.
 	reason string
@@ -51,7 +52,13 @@ func newStream() *stream {
 	return &stream{wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
+// close ends the stream. Once closed, nothing more is queued or taken: a
+// stream closed because it fell behind has dropped an event, and must not
+// write a later one (whose cursor would skip it) before it ends.
 func (st *stream) close(reason string) {
+	st.mu.Lock()
+	st.closed = true
+	st.mu.Unlock()
 	st.once.Do(func() {
 		st.reason = reason
 		close(st.done)
@@ -61,6 +68,10 @@ func (st *stream) close(reason string) {
 // send queues d, or closes a stream that is not keeping up.
 func (st *stream) send(d delivery) {
 	st.mu.Lock()
+	if st.closed {
+		st.mu.Unlock()
+		return
+	}
 	full := len(st.queue) >= streamBuffer
 	if !full {
 		st.queue = append(st.queue, d)
@@ -80,16 +91,20 @@ func (st *stream) send(d delivery) {
 func (st *stream) take() []delivery {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
 	out := st.queue
 	clear(st.spare)
 	st.queue, st.spare = st.spare[:0], out
 	return out
 }
 
+// idle tells whether nothing is queued for a stream still open.
 func (st *stream) idle() bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.queue) == 0
+	return len(st.queue) == 0 && !st.closed
 }
 
 // hub knows the open streams by session, by user and by pre-login id, and

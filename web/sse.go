@@ -182,18 +182,27 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			if st.userID != "" && !s.sessions.live(st.sessKey) {
 				return // the session expired
 			}
-			// An id-only message moves the browser's cursor without an
-			// event: a quiet stream's cursor stays recent.
+			// A logged-in stream's heartbeat is an event with the cursor,
+			// so that a quiet stream's cursor stays recent — in the
+			// browser's Last-Event-ID, and in the page, which keeps it for
+			// a stream it must open anew.
+			beatFrame := []byte(": heartbeat\n\n")
 			id, ok := s.hub.position(st)
-			if !ok || st.userID == "" {
+			if ok && st.userID != "" {
+				beatFrame = heartbeatFrame
+			} else {
 				id = ""
 			}
-			if out.write(id, []byte(": heartbeat\n\n")) != nil {
+			if out.write(id, beatFrame) != nil {
 				return
 			}
 		}
 	}
 }
+
+// heartbeatFrame is a logged-in stream's heartbeat: a comment (what proxies
+// and simple clients look for) and an event that carries the cursor.
+var heartbeatFrame = append([]byte(": heartbeat\n"), rawFrame("heartbeat", []byte("{}"))...)
 
 // sseWriter writes events to a stream, each flushed at once, within a
 // deadline: a client that stops reading is dropped.

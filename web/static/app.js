@@ -125,6 +125,7 @@ function openEvents() {
     if (state.me && !data.resumed) reloadAll();
   });
   on("resync", () => { if (state.me) reloadAll(); });
+  on("heartbeat", () => {}); // it carries the cursor: on() keeps it
   on("login", (data) => { if (state.onLogin && data.user) state.onLogin(data.user); });
   on("friend", (data) => onFriendedBy(data));
   on("status", () => loadFriends());
