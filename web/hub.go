@@ -216,6 +216,11 @@ func (h *hub) start(epoch string, from, until []int64) {
 	defer h.mu.Unlock()
 	if h.feed.started {
 		h.closeUsers(closeRestart)
+		select {
+		case <-h.live: // streams wait again, for the new start's past
+			h.live = make(chan struct{})
+		default:
+		}
 	}
 	h.feed.reset(epoch, from)
 	h.until = append([]int64(nil), until...)
@@ -319,11 +324,19 @@ func (h *hub) closeAll() {
 // the log as far as it ended at start, and it is not stopping.
 func (h *hub) ready() (live, stopping bool) {
 	select {
-	case <-h.live:
+	case <-h.liveCh():
 		live = true
 	default:
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return live, h.shut
+}
+
+// liveCh is closed once the feed has read the log's past (hub.start makes
+// a new one when the feed starts again).
+func (h *hub) liveCh() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.live
 }

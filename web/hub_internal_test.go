@@ -42,3 +42,22 @@ func TestSlowStreamWritesNothingPastTheDrop(t *testing.T) {
 		t.Errorf("a closed stream's heartbeat would carry cursor %q", id)
 	}
 }
+
+// A feed that starts again (its reader restarted) makes streams wait for
+// the new start's past once more: a fresh stream must not be sent it as news.
+func TestRestartedFeedWaitsAgain(t *testing.T) {
+	h := newHub(100)
+	h.start("e", []int64{0}, []int64{0})
+	if live, _ := h.ready(); !live {
+		t.Fatal("an empty log's feed is not live")
+	}
+	h.start("e", []int64{0}, []int64{2})
+	if live, _ := h.ready(); live {
+		t.Fatal("live again before reading the new start's past")
+	}
+	h.deliver(entry{part: 0, offset: 0})
+	h.deliver(entry{part: 0, offset: 1})
+	if live, _ := h.ready(); !live {
+		t.Fatal("not live after reading the past")
+	}
+}

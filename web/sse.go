@@ -69,7 +69,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		// A frontend that has just started has not read the log yet.
 		select {
-		case <-s.hub.live:
+		case <-s.hub.liveCh():
 		case <-time.After(10 * time.Second):
 			w.Header().Set("Retry-After", "2")
 			s.writeError(w, r, chatbus.Errorf(chatbus.CodeUnavailable, "the event stream is starting; try again"))
