@@ -15,9 +15,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"runtime"
-	"sort"
 	"strings"
 	"time"
 
@@ -32,22 +30,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the schema migrations in the order they apply.
-func Migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]string, len(names))
-	for i, n := range names {
-		b, err := migrationFiles.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = string(b)
-	}
-	return out, nil
-}
+func Migrations() ([]string, error) { return sqlstore.ReadMigrations(migrationFiles, "migrations") }
 
 // IsURL tells whether db names a PostgreSQL database (postgres:// or
 // postgresql://) rather than a SQLite file.

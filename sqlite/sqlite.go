@@ -8,12 +8,10 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"sort"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -26,22 +24,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations returns the schema migrations in the order they apply.
-func Migrations() ([]string, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	sort.Strings(names)
-	out := make([]string, len(names))
-	for i, n := range names {
-		b, err := migrationFiles.ReadFile(n)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = string(b)
-	}
-	return out, nil
-}
+func Migrations() ([]string, error) { return sqlstore.ReadMigrations(migrationFiles, "migrations") }
 
 var placeholder = regexp.MustCompile(`\$(\d+)`)
 

@@ -11,7 +11,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,6 +240,25 @@ func (s *Store) Close() error {
 		err = errors.Join(err, s.Read.Close())
 	}
 	return err
+}
+
+// ReadMigrations returns the .sql files of dir in fsys, in name order: a
+// store's migrations, numbered 001_…, 002_….
+func ReadMigrations(fsys fs.FS, dir string) ([]string, error) {
+	names, err := fs.Glob(fsys, dir+"/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	out := make([]string, len(names))
+	for i, n := range names {
+		b, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = string(b)
+	}
+	return out, nil
 }
 
 // Migrate applies, in order, the migrations not applied yet, each in its own

@@ -330,47 +330,8 @@ func TestClusterProcesses(t *testing.T) {
 	stopSubs()
 	subs.Wait()
 
-	var expected, received, dups, lost, resyncs, resumes, logins, retries int
-	for _, u := range us {
-		u.mu.Lock()
-		msgs := history[u.room]
-		expected += len(msgs)
-		for key, n := range u.got {
-			received += n
-			if key.room != u.room {
-				t.Errorf("%s was sent a message of room %d, not its own", u.id, key.room)
-			}
-		}
-		var uLost, uDups []int64
-		for _, m := range msgs {
-			key := msgKey{m.RoomID, m.Seq}
-			switch n := u.got[key]; {
-			case n == 0:
-				uLost = append(uLost, m.Seq)
-			case n > 1:
-				uDups = append(uDups, m.Seq)
-				dups += n - 1
-			}
-			if c, ok := u.ids[key]; ok && c != m.ClientMsgID {
-				t.Errorf("%s: room %d seq %d came as %s, stored as %s", u.id, m.RoomID, m.Seq, c, m.ClientMsgID)
-			}
-		}
-		lost += len(uLost)
-		if len(uLost) > 0 {
-			t.Errorf("%s (room %d) was not sent seqs %s", u.id, u.room, ranges(uLost))
-		}
-		if len(uDups) > 0 {
-			t.Errorf("%s (room %d) was sent seqs %s more than once", u.id, u.room, ranges(uDups))
-		}
-		if u.disorder > 0 {
-			t.Errorf("%s was sent %d messages after a later one of their room", u.id, u.disorder)
-		}
-		resyncs += u.resyncs
-		resumes += u.resumes
-		logins += int(u.logins.Load())
-		retries += int(u.retries.Load())
-		u.mu.Unlock()
-	}
+	f := tally(t, us, history)
+	expected, received, dups, lost, resyncs, resumes, logins, retries := f.expected, f.received, f.dups, f.lost, f.resyncs, f.resumes, f.logins, f.retries
 	// The cross-frontend resume: every moved user's stream resumed on the
 	// frontend it moved to.
 	crossResumes := 0

@@ -219,47 +219,8 @@ func TestFaultSIGKILL(t *testing.T) {
 	stopSubs()
 	subs.Wait()
 
-	var expected, received, dups, lost, resyncs, resumes, logins, retries int
-	for _, u := range users {
-		u.mu.Lock()
-		msgs := history[u.room]
-		expected += len(msgs)
-		for key, n := range u.got {
-			received += n
-			if key.room != u.room {
-				t.Errorf("%s was sent a message of room %d, not its own", u.id, key.room)
-			}
-		}
-		var uLost, uDups []int64
-		for _, m := range msgs {
-			key := msgKey{m.RoomID, m.Seq}
-			switch n := u.got[key]; {
-			case n == 0:
-				uLost = append(uLost, m.Seq)
-			case n > 1:
-				uDups = append(uDups, m.Seq)
-				dups += n - 1
-			}
-			if c, ok := u.ids[key]; ok && c != m.ClientMsgID {
-				t.Errorf("%s: room %d seq %d came as %s, stored as %s", u.id, m.RoomID, m.Seq, c, m.ClientMsgID)
-			}
-		}
-		lost += len(uLost)
-		if len(uLost) > 0 {
-			t.Errorf("%s (room %d) was not sent seqs %s", u.id, u.room, ranges(uLost))
-		}
-		if len(uDups) > 0 {
-			t.Errorf("%s (room %d) was sent seqs %s more than once", u.id, u.room, ranges(uDups))
-		}
-		if u.disorder > 0 {
-			t.Errorf("%s was sent %d messages after a later one of their room", u.id, u.disorder)
-		}
-		resyncs += u.resyncs
-		resumes += u.resumes
-		logins += int(u.logins.Load())
-		retries += int(u.retries.Load())
-		u.mu.Unlock()
-	}
+	f := tally(t, users, history)
+	expected, received, dups, lost, resyncs, resumes, logins, retries := f.expected, f.received, f.dups, f.lost, f.resyncs, f.resumes, f.logins, f.retries
 	if resyncs > 0 {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
@@ -272,6 +233,60 @@ func TestFaultSIGKILL(t *testing.T) {
 			t.Logf("the log of chatbus %s (pid %d):\n%s", p.args[0], p.cmd.Process.Pid, p.logs())
 		}
 	}
+}
+
+// deliveries are the figures of what the members' streams were sent.
+type deliveries struct {
+	expected, received, dups, lost, resyncs, resumes, logins, retries int
+}
+
+// tally checks that every member was sent every message of its room (as
+// history holds them) exactly once and in order, failing t for each that was
+// not, and sums the figures.
+func tally(t *testing.T, users []*chatter, history map[int64][]faultMsg) deliveries {
+	t.Helper()
+	var f deliveries
+	for _, u := range users {
+		u.mu.Lock()
+		msgs := history[u.room]
+		f.expected += len(msgs)
+		for key, n := range u.got {
+			f.received += n
+			if key.room != u.room {
+				t.Errorf("%s was sent a message of room %d, not its own", u.id, key.room)
+			}
+		}
+		var uLost, uDups []int64
+		for _, m := range msgs {
+			key := msgKey{m.RoomID, m.Seq}
+			switch n := u.got[key]; {
+			case n == 0:
+				uLost = append(uLost, m.Seq)
+			case n > 1:
+				uDups = append(uDups, m.Seq)
+				f.dups += n - 1
+			}
+			if c, ok := u.ids[key]; ok && c != m.ClientMsgID {
+				t.Errorf("%s: room %d seq %d came as %s, stored as %s", u.id, m.RoomID, m.Seq, c, m.ClientMsgID)
+			}
+		}
+		f.lost += len(uLost)
+		if len(uLost) > 0 {
+			t.Errorf("%s (room %d) was not sent seqs %s", u.id, u.room, ranges(uLost))
+		}
+		if len(uDups) > 0 {
+			t.Errorf("%s (room %d) was sent seqs %s more than once", u.id, u.room, ranges(uDups))
+		}
+		if u.disorder > 0 {
+			t.Errorf("%s was sent %d messages after a later one of their room", u.id, u.disorder)
+		}
+		f.resyncs += u.resyncs
+		f.resumes += u.resumes
+		f.logins += int(u.logins.Load())
+		f.retries += int(u.retries.Load())
+		u.mu.Unlock()
+	}
+	return f
 }
 
 // freeAddr returns a local address no one listens on now, its port below
