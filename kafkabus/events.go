@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +36,17 @@ type Relay struct {
 	// the lease back at once instead of when it expires.
 	Holder    string
 	heldUntil time.Time // when this relay's lease ends
+
+	// Deleting what was published is a write, which waits for the store's
+	// writer; the next batch is published meanwhile. published holds the
+	// ids sent to the broker and not yet deleted: the next read skips them.
+	// deleted holds ids just deleted, with the count of deletions then:
+	// a read that began before a deletion committed may still see its ids.
+	mu        sync.Mutex
+	published map[int64]bool
+	deleted   map[int64]uint64
+	deletions uint64
+	deletes   chan []int64
 }
 
 // RelayLease is how long a relay holds the outbox without renewing: when
@@ -49,7 +63,8 @@ func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1), Holder: rand.Text()}, nil
+	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1), Holder: rand.Text(),
+		published: map[int64]bool{}, deleted: map[int64]uint64{}, deletes: make(chan []int64, 16)}, nil
 }
 
 // Poke tells the relay that the outbox may have grown; it never blocks.
@@ -65,6 +80,9 @@ func (r *Relay) Poke() {
 func (r *Relay) Run(ctx context.Context) {
 	defer r.cl.Close()
 	defer r.release()
+	deleted := make(chan struct{})
+	go func() { r.deleteLoop(ctx); close(deleted) }()
+	defer func() { <-deleted }()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -128,13 +146,28 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	if ok, err := r.lease(ctx); !ok || err != nil {
 		return 0, err
 	}
+	r.mu.Lock()
+	limit, before := 500+len(r.published)+len(r.deleted), r.deletions
+	r.mu.Unlock()
 	var evs []chatbus.Event
 	err := r.store.View(ctx, func(tx chatbus.Tx) (err error) {
-		evs, err = tx.PendingEvents(ctx, 500)
+		evs, err = tx.PendingEvents(ctx, limit)
 		return err
 	})
-	if err != nil || len(evs) == 0 {
+	if err != nil {
 		return 0, err
+	}
+	r.mu.Lock()
+	evs = slices.DeleteFunc(evs, func(ev chatbus.Event) bool {
+		_, gone := r.deleted[ev.ID]
+		return r.published[ev.ID] || gone
+	})
+	// Deletions committed before this read began are not seen by any
+	// read from now on.
+	maps.DeleteFunc(r.deleted, func(_ int64, n uint64) bool { return n <= before })
+	r.mu.Unlock()
+	if len(evs) == 0 {
+		return 0, nil
 	}
 	recs := make([]*kgo.Record, len(evs))
 	for i, ev := range evs {
@@ -154,8 +187,42 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 	// of a smaller id may commit after this batch was read.
 	r.metrics.count(recs)
 	ids := make([]int64, len(evs))
+	r.mu.Lock()
 	for i, ev := range evs {
 		ids[i] = ev.ID
+		r.published[ev.ID] = true
 	}
-	return len(evs), r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, ids) })
+	r.mu.Unlock()
+	select {
+	case r.deletes <- ids:
+	case <-ctx.Done():
+		return len(evs), ctx.Err()
+	}
+	return len(evs), nil
+}
+
+// deleteLoop deletes what was published, until ctx is done. What it has not
+// deleted when the relay stops is published again by the next one: at
+// least once, and consumers drop the copies by seq.
+func (r *Relay) deleteLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ids := <-r.deletes:
+			err := r.store.Update(ctx, func(tx chatbus.Tx) error { return tx.DeleteEvents(ctx, ids) })
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("delete published events; they will be published again", "err", err)
+			}
+			r.mu.Lock()
+			r.deletions++
+			for _, id := range ids {
+				delete(r.published, id)
+				if err == nil {
+					r.deleted[id] = r.deletions
+				}
+			}
+			r.mu.Unlock()
+		}
+	}
 }
