@@ -171,7 +171,7 @@ func TestResumeResync(t *testing.T) {
 	}
 }
 
-// A quiet stream's cursor moves with the heartbeat (an id-only message), so
+// A quiet stream's cursor moves with the heartbeat (an event that carries it), so
 // that it stays within what the gateway holds; and the lastEventId
 // parameter does what the header does (for a client that must open a new
 // EventSource).
