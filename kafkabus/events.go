@@ -115,9 +115,12 @@ func (r *Relay) lease(ctx context.Context) (bool, error) {
 		ok, err = tx.ClaimRelay(ctx, r.Holder, now, until)
 		return err
 	})
-	if err != nil || !ok {
+	if err != nil {
+		return false, err // held or not, as before: until heldUntil at most
+	}
+	if !ok {
 		r.heldUntil = time.Time{}
-		return false, err
+		return false, nil
 	}
 	if r.heldUntil.IsZero() {
 		r.log.Info("this backend's relay publishes the outbox")
@@ -127,11 +130,9 @@ func (r *Relay) lease(ctx context.Context) (bool, error) {
 }
 
 // release gives the lease up at shutdown, so that another relay takes over
-// at once.
+// at once. It asks even when unsure of holding it (a renewal cut short by
+// the shutdown): giving up a lease held by another relay changes nothing.
 func (r *Relay) release() {
-	if r.heldUntil.IsZero() {
-		return
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	r.store.Update(ctx, func(tx chatbus.Tx) error {
