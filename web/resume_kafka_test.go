@@ -38,6 +38,10 @@ func TestResumeAcrossFrontends(t *testing.T) {
 	carol := two.loggedIn("carol").events()
 	carol.ready()
 
+	// Bob's stream is open before the first message: a fresh stream is sent
+	// what comes after it opened.
+	s := two.loggedIn("bob").events()
+	s.ready()
 	const n = 150
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -64,8 +68,6 @@ func TestResumeAcrossFrontends(t *testing.T) {
 		return id
 	}
 
-	s := two.loggedIn("bob").events()
-	s.ready()
 	id := read(s, 40)
 	s.cut()
 	time.Sleep(50 * time.Millisecond) // messages flow meanwhile
