@@ -8,7 +8,9 @@ import (
 // Event kinds: what a user hears of at once, on their event stream.
 const (
 	EventFriend = "friend" // someone added you as a friend; Data is a Friend (them)
-	EventRoom   = "room"   // you are in a new room; Data is the Room
+	// EventRoom is a room event: a room was opened; Data is the Room, To
+	// its members.
+	EventRoom   = "room"
 	EventStatus = "status" // a friend changed their status message; Data is a Friend
 	// EventMessage is a room event: a message was posted; Data is the
 	// Message, To the room's members when it was committed.

@@ -386,8 +386,14 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 		if err != nil {
 			return Room{}, err
 		}
-		// Every member hears of it; the opener too, for their other devices.
-		return seenBy(room, id), saveEvents(ctx, tx, EventRoom, memberIDs(room), room)
+		// Every member hears of it, in the room's own order (a room event);
+		// the opener too, for their other devices.
+		ev, err := newEvent(EventRoom, "", room)
+		if err != nil {
+			return Room{}, err
+		}
+		ev.RoomID, ev.To = room.ID, memberIDs(room)
+		return seenBy(room, id), tx.InsertEvents(ctx, []Event{ev})
 	})
 }
 

@@ -1248,7 +1248,11 @@ func (e *env) outbox(t *testing.T) []string {
 			return err
 		}
 		for _, ev := range evs {
-			out = append(out, ev.Kind+" "+ev.UserID+" "+string(ev.Data))
+			who := ev.UserID // a user event's user; a room event's room and members
+			if ev.RoomID != 0 {
+				who = fmt.Sprintf("room%d>%s", ev.RoomID, strings.Join(ev.To, ","))
+			}
+			out = append(out, ev.Kind+" "+who+" "+string(ev.Data))
 		}
 		return tx.DeleteEvents(t.Context(), eventIDs(evs))
 	})
@@ -1287,8 +1291,8 @@ func TestEvents(t *testing.T) {
 
 	r := e.openRoom(t, chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b"}})
 	got := e.outbox(t)
-	if len(got) != 2 || !strings.HasPrefix(got[0], "room a {") || !strings.HasPrefix(got[1], "room b {") ||
-		!strings.Contains(got[1], fmt.Sprintf(`"roomId":%d`, r.ID)) {
+	if len(got) != 1 || !strings.HasPrefix(got[0], fmt.Sprintf("room room%d>a,b {", r.ID)) ||
+		!strings.Contains(got[0], fmt.Sprintf(`"roomId":%d`, r.ID)) {
 		t.Fatalf("events of opening a room: %v", got)
 	}
 	e.openRoom(t, chatbus.OpenRoom{UserID: "b", FriendIDs: []string{"a"}}) // the same direct room

@@ -278,8 +278,13 @@ func eventEntry(e entry, ev chatbus.Event) entry {
 	}
 	var users []string
 	switch ev.Kind {
-	case chatbus.EventFriend, chatbus.EventRoom, chatbus.EventStatus:
+	case chatbus.EventFriend, chatbus.EventStatus:
 		users = []string{ev.UserID}
+	case chatbus.EventRoom:
+		users = ev.To
+		if ev.RoomID == 0 { // as user events were written before
+			users = []string{ev.UserID}
+		}
 	case chatbus.EventMessage:
 		var m struct{ Seq int64 }
 		if json.Unmarshal(data.Bytes(), &m) != nil || ev.RoomID <= 0 || m.Seq <= 0 {
