@@ -49,27 +49,6 @@ func TestIsURL(t *testing.T) {
 	}
 }
 
-func versions(t *testing.T, db *sql.DB) []int {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := []int{}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func allVersions(t *testing.T) []int {
 	t.Helper()
 	migrations, err := postgres.Migrations()
@@ -107,7 +86,7 @@ func TestOpenConcurrently(t *testing.T) {
 		}
 		close(stores)
 		for s := range stores {
-			if d := cmp.Diff(allVersions(t), versions(t, s.Read)); d != "" {
+			if d := cmp.Diff(allVersions(t), storetest.Versions(t, s.Read)); d != "" {
 				t.Errorf("versions (-want +got):\n%s", d)
 			}
 			s.Close()
@@ -138,7 +117,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 	s := open(t, url) // and once more, with nothing to do
 	defer s.Close()
-	if d := cmp.Diff(allVersions(t), versions(t, s.Read)); d != "" {
+	if d := cmp.Diff(allVersions(t), storetest.Versions(t, s.Read)); d != "" {
 		t.Errorf("versions (-want +got):\n%s", d)
 	}
 }

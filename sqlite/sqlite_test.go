@@ -46,27 +46,6 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	return db
 }
 
-func versions(t *testing.T, db *sql.DB) []int {
-	t.Helper()
-	rows, err := db.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := []int{}
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, v)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 func allVersions(t *testing.T) []int {
 	t.Helper()
 	migrations, err := sqlite.Migrations()
@@ -92,7 +71,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	want := allVersions(t)
 
 	s := open(t, path)
-	if d := cmp.Diff(want, versions(t, s.Read)); d != "" {
+	if d := cmp.Diff(want, storetest.Versions(t, s.Read)); d != "" {
 		t.Errorf("versions after the first Open (-want +got):\n%s", d)
 	}
 	if err := s.Update(ctx, func(tx chatbus.Tx) error { return tx.InsertUser(ctx, alice) }); err != nil {
@@ -106,7 +85,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	// or lose data; neither happens.
 	for range 2 {
 		s = open(t, path)
-		if d := cmp.Diff(want, versions(t, s.Read)); d != "" {
+		if d := cmp.Diff(want, storetest.Versions(t, s.Read)); d != "" {
 			t.Errorf("versions after re-opening (-want +got):\n%s", d)
 		}
 		var got chatbus.User
@@ -149,7 +128,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	// The database is left as it was.
 	want := append(allVersions(t), newer)
-	if d := cmp.Diff(want, versions(t, rawDB(t, path))); d != "" {
+	if d := cmp.Diff(want, storetest.Versions(t, rawDB(t, path))); d != "" {
 		t.Errorf("versions after the refused Open (-want +got):\n%s", d)
 	}
 }
@@ -174,7 +153,7 @@ func TestMigrateAppliesOnlyNewMigrations(t *testing.T) {
 	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM one`).Scan(&n); err != nil || n != 2 {
 		t.Errorf("rows in one: %d, %v; want 2 (each migration ran once)", n, err)
 	}
-	if d := cmp.Diff([]int{1, 2}, versions(t, db)); d != "" {
+	if d := cmp.Diff([]int{1, 2}, storetest.Versions(t, db)); d != "" {
 		t.Errorf("versions (-want +got):\n%s", d)
 	}
 
@@ -182,7 +161,7 @@ func TestMigrateAppliesOnlyNewMigrations(t *testing.T) {
 	if err := sqlstore.Migrate(ctx, db, []string{m1, m2, bad}); err == nil {
 		t.Fatal("a failing migration was reported applied")
 	}
-	if d := cmp.Diff([]int{1, 2}, versions(t, db)); d != "" {
+	if d := cmp.Diff([]int{1, 2}, storetest.Versions(t, db)); d != "" {
 		t.Errorf("versions after a failed migration (-want +got):\n%s", d)
 	}
 	err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM three`).Scan(&n)

@@ -9,6 +9,7 @@ package storetest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -1457,4 +1458,27 @@ func testOutboxDeletesExactly(t *testing.T, s chatbus.Store) {
 	if got := pending(); len(got) != len(odd) {
 		t.Fatalf("after a failed delete: %d events, want %d", len(got), len(odd))
 	}
+}
+
+// Versions lists the migrations applied to db (schema_migrations), in order:
+// for the stores' migration tests.
+func Versions(t *testing.T, db *sql.DB) []int {
+	t.Helper()
+	rows, err := db.QueryContext(t.Context(), `SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := []int{}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -133,7 +134,7 @@ func (f *feed) since(c cursor, userID string, limit int) (out []entry, ok bool) 
 	for i := range f.n {
 		e := f.ring[(f.head+i)%len(f.ring)]
 		pos[e.part] = e.offset + 1
-		if e.offset < c.next[e.part] || !forUser(e, userID) {
+		if e.offset < c.next[e.part] || !slices.Contains(e.users, userID) {
 			continue
 		}
 		if len(out) == limit {
@@ -143,15 +144,6 @@ func (f *feed) since(c cursor, userID string, limit int) (out []entry, ok bool) 
 		out = append(out, e)
 	}
 	return out, true
-}
-
-func forUser(e entry, userID string) bool {
-	for _, u := range e.users {
-		if u == userID {
-			return true
-		}
-	}
-	return false
 }
 
 // maxOffsets is the later of two positions, partition by partition.

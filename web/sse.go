@@ -186,7 +186,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			// so that a quiet stream's cursor stays recent — in the
 			// browser's Last-Event-ID, and in the page, which keeps it for
 			// a stream it must open anew.
-			beatFrame := []byte(": heartbeat\n\n")
+			beatFrame := commentBeat
 			id, ok := s.hub.position(st)
 			if ok && st.userID != "" {
 				beatFrame = heartbeatFrame
@@ -202,6 +202,8 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 
 // heartbeatFrame is a logged-in stream's heartbeat: a comment (what proxies
 // and simple clients look for) and an event that carries the cursor.
+var commentBeat = []byte(": heartbeat\n\n") // a heartbeat without cursor
+
 var heartbeatFrame = append([]byte(": heartbeat\n"), rawFrame("heartbeat", []byte("{}"))...)
 
 // sseWriter writes events to a stream, each flushed at once, within a

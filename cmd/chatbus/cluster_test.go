@@ -235,53 +235,13 @@ func TestClusterProcesses(t *testing.T) {
 
 	// The histories, read through the API (so from PostgreSQL): every
 	// acknowledged chat once, at the seq it was acknowledged with, seqs 1…n.
-	history := map[int64][]faultMsg{}
-	stored := 0
-	for room, group := range members {
-		history[room] = group[len(group)-1].history(ctx, room)
-		stored += len(history[room])
-	}
-	seen, seqOf := map[string]int{}, map[string]int64{}
-	for room, msgs := range history {
-		for i, m := range msgs {
-			if m.Seq != int64(i+1) {
-				t.Errorf("room %d: message %d has seq %d", room, i+1, m.Seq)
-			}
-			if seen[m.ClientMsgID]++; seen[m.ClientMsgID] == 2 {
-				t.Errorf("room %d: chat %s is stored twice (seq %d)", room, m.ClientMsgID, m.Seq)
-			}
-			seqOf[m.ClientMsgID] = m.Seq
-			if w, _, _ := strings.Cut(m.ClientMsgID, "-"); m.WriterID != w || m.Message != "chat "+m.ClientMsgID {
-				t.Errorf("room %d seq %d: %s wrote %q as %s", room, m.Seq, m.WriterID, m.Message, m.ClientMsgID)
-			}
-		}
-	}
 	ackMu.Lock()
-	for id, seq := range acked {
-		if seen[id] != 1 {
-			t.Errorf("acknowledged chat %s (seq %d) is stored %d times", id, seq, seen[id])
-		} else if seqOf[id] != seq {
-			t.Errorf("chat %s was acknowledged as seq %d and is stored as seq %d", id, seq, seqOf[id])
-		}
-	}
+	history, stored := checkHistories(ctx, t, members, func(g []*chatter) *chatter { return g[len(g)-1] }, acked, chats)
 	nAck := len(acked)
 	ackMu.Unlock()
-	if nAck != chats || stored != chats {
-		t.Errorf("%d chats acknowledged and %d stored, want %d", nAck, stored, chats)
-	}
 
 	// The deliveries: every member has every message of its room.
-	complete := func() bool {
-		for _, u := range us {
-			if !u.has(history[u.room]) {
-				return false
-			}
-		}
-		return true
-	}
-	for deadline := time.Now().Add(30 * time.Second); !complete() && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitDeliveries(us, history)
 
 	// Read receipts: each member's unread count is what its position says,
 	// then each reads its room to the end; every member hears of every

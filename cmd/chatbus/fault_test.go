@@ -167,54 +167,14 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	// The histories: every acknowledged chat once, at the seq it was
 	// acknowledged with, seqs 1…n.
-	history := map[int64][]faultMsg{}
-	stored := 0
-	for room, group := range members {
-		history[room] = group[0].history(ctx, room)
-		stored += len(history[room])
-	}
-	seen, seqOf := map[string]int{}, map[string]int64{}
-	for room, msgs := range history {
-		for i, m := range msgs {
-			if m.Seq != int64(i+1) {
-				t.Errorf("room %d: message %d has seq %d", room, i+1, m.Seq)
-			}
-			if seen[m.ClientMsgID]++; seen[m.ClientMsgID] == 2 {
-				t.Errorf("room %d: chat %s is stored twice (seq %d)", room, m.ClientMsgID, m.Seq)
-			}
-			seqOf[m.ClientMsgID] = m.Seq
-			if w, _, _ := strings.Cut(m.ClientMsgID, "-"); m.WriterID != w || m.Message != "chat "+m.ClientMsgID {
-				t.Errorf("room %d seq %d: %s wrote %q as %s", room, m.Seq, m.WriterID, m.Message, m.ClientMsgID)
-			}
-		}
-	}
 	ackMu.Lock()
-	for id, seq := range acked {
-		if seen[id] != 1 {
-			t.Errorf("acknowledged chat %s (seq %d) is stored %d times", id, seq, seen[id])
-		} else if seqOf[id] != seq {
-			t.Errorf("chat %s was acknowledged as seq %d and is stored as seq %d", id, seq, seqOf[id])
-		}
-	}
+	history, stored := checkHistories(ctx, t, members, func(g []*chatter) *chatter { return g[0] }, acked, chats)
 	nAck := len(acked)
 	ackMu.Unlock()
-	if nAck != chats || stored != chats {
-		t.Errorf("%d chats acknowledged and %d stored, want %d", nAck, stored, chats)
-	}
 
 	// The deliveries: wait until every member has every message of its
 	// room, then a moment more for any late copy.
-	complete := func() bool {
-		for _, u := range users {
-			if !u.has(history[u.room]) {
-				return false
-			}
-		}
-		return true
-	}
-	for deadline := time.Now().Add(30 * time.Second); !complete() && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Millisecond)
-	}
+	awaitDeliveries(users, history)
 	time.Sleep(time.Second)
 	stopSubs()
 	subs.Wait()
@@ -232,6 +192,63 @@ func TestFaultSIGKILL(t *testing.T) {
 		for _, p := range procs {
 			t.Logf("the log of chatbus %s (pid %d):\n%s", p.args[0], p.cmd.Process.Pid, p.logs())
 		}
+	}
+}
+
+// checkHistories reads each room's history (as the member reader picks)
+// and checks it: seqs 1…n, each chat stored once as its sender wrote it,
+// and every acknowledged chat (clientMsgId → seq) at the seq it was
+// acknowledged with. It returns the histories and how many chats they hold.
+func checkHistories(ctx context.Context, t *testing.T, members map[int64][]*chatter, reader func([]*chatter) *chatter,
+	acked map[string]int64, chats int) (map[int64][]faultMsg, int) {
+	t.Helper()
+	history := map[int64][]faultMsg{}
+	stored := 0
+	for room, group := range members {
+		history[room] = reader(group).history(ctx, room)
+		stored += len(history[room])
+	}
+	seen, seqOf := map[string]int{}, map[string]int64{}
+	for room, msgs := range history {
+		for i, m := range msgs {
+			if m.Seq != int64(i+1) {
+				t.Errorf("room %d: message %d has seq %d", room, i+1, m.Seq)
+			}
+			if seen[m.ClientMsgID]++; seen[m.ClientMsgID] == 2 {
+				t.Errorf("room %d: chat %s is stored twice (seq %d)", room, m.ClientMsgID, m.Seq)
+			}
+			seqOf[m.ClientMsgID] = m.Seq
+			if w, _, _ := strings.Cut(m.ClientMsgID, "-"); m.WriterID != w || m.Message != "chat "+m.ClientMsgID {
+				t.Errorf("room %d seq %d: %s wrote %q as %s", room, m.Seq, m.WriterID, m.Message, m.ClientMsgID)
+			}
+		}
+	}
+	for id, seq := range acked {
+		if seen[id] != 1 {
+			t.Errorf("acknowledged chat %s (seq %d) is stored %d times", id, seq, seen[id])
+		} else if seqOf[id] != seq {
+			t.Errorf("chat %s was acknowledged as seq %d and is stored as seq %d", id, seq, seqOf[id])
+		}
+	}
+	if len(acked) != chats || stored != chats {
+		t.Errorf("%d chats acknowledged and %d stored, want %d", len(acked), stored, chats)
+	}
+	return history, stored
+}
+
+// awaitDeliveries waits, up to 30 s, until every member has been sent every
+// message of its room.
+func awaitDeliveries(users []*chatter, history map[int64][]faultMsg) {
+	complete := func() bool {
+		for _, u := range users {
+			if !u.has(history[u.room]) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); !complete() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
