@@ -308,7 +308,7 @@ func TestClusterProcesses(t *testing.T) {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
 	published, copies := messageEvents(t, brokers)
-	t.Logf("%d brokers, 2 backends, 2 frontends, %d senders, %d kills (%s taken over in %v): %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed (%d of %d moved users on the other frontend), %d resyncs; %d logins; sending took %v, all %v",
+	figures(t, "%d brokers, 2 backends, 2 frontends, %d senders, %d kills (%s taken over in %v): %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed (%d of %d moved users on the other frontend), %d resyncs; %d logins; sending took %v, all %v",
 		len(strings.Split(brokers, ",")), users, kills, victim, takeover.Round(time.Millisecond), nAck, retries, stored, published, copies,
 		expected, received, dups, lost, resumes, crossResumes, len(moved), resyncs, logins,
 		sendTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))

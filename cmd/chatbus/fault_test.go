@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,7 +186,7 @@ func TestFaultSIGKILL(t *testing.T) {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
 	published, copies := messageEvents(t, brokers)
-	t.Logf("%d senders, %d kills: %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed, %d resyncs; %d logins; sending took %v, all %v",
+	figures(t, "%d senders, %d kills: %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed, %d resyncs; %d logins; sending took %v, all %v",
 		senders, kills, nAck, retries, stored, published, copies, expected, received, dups, lost, resumes, resyncs, logins,
 		sendTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if t.Failed() {
@@ -249,6 +250,24 @@ func awaitDeliveries(users []*chatter, history map[int64][]faultMsg) {
 	}
 	for deadline := time.Now().Add(30 * time.Second); !complete() && time.Now().Before(deadline); {
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// figures logs a fault test's figures, and appends them to the file
+// CHATBUS_FIGURES names: go test shows a passing test's log only with -v,
+// and CI prints that file after the run.
+func figures(t *testing.T, format string, args ...any) {
+	t.Helper()
+	line := t.Name() + ": " + fmt.Sprintf(format, args...)
+	t.Log(line)
+	if path := os.Getenv("CHATBUS_FIGURES"); path != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Errorf("figures: %v", err)
+			return
+		}
+		defer f.Close()
+		fmt.Fprintln(f, line)
 	}
 }
 
