@@ -142,8 +142,9 @@ func TestInternalErrorsAreRetriedThenDeadLettered(t *testing.T) {
 		t.Fatalf("the internal cause leaked: %v", err)
 	}
 	signUp(t, s.client, "after")
-	dead := s.readAll(t, s.topics.DeadLetter())
-	if len(dead) != 1 || !strings.Contains(string(dead[0].Value), `"broken"`) || strings.Contains(string(dead[0].Value), pw) {
+	// A sign-up carries a password: its dead letter holds no value.
+	dead := s.readAll(t, s.topics.SecretDeadLetter())
+	if len(dead) != 1 || string(dead[0].Key) != "broken" || dead[0].Value != nil {
 		t.Fatalf("dead letters: %d", len(dead))
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strconv"
 	"time"
 
@@ -136,7 +135,7 @@ func (s *Server) replies(r *kgo.Record, a answer) []*kgo.Record {
 		out[0].Headers = []kgo.RecordHeader{{Key: HeaderCorrelationID, Value: []byte(corrID)}}
 	}
 	if a.poison {
-		out = append(out, deadLetter(s.cfg.Topics.DeadLetter(), r, a.err))
+		out = append(out, s.deadLetter(r, a.err))
 	}
 	return out
 }
@@ -171,11 +170,14 @@ func (s *Server) call(ctx context.Context, op Operation, key string, value []byt
 	return endpoints[op.Name](ctx, s.svc, value)
 }
 
-// password fields are blanked in dead-letter copies: dead letters are kept
-// for weeks and read by operators.
-var password = regexp.MustCompile(`("userPw"\s*:\s*)"(?:[^"\\]|\\.)*"`)
-
-func deadLetter(topic string, r *kgo.Record, cause error) *kgo.Record {
+// deadLetter is the copy of a request that could not be served, with its
+// origin and the error in headers, for an operator to look at or replay.
+// A request of an operation that carries passwords may hold one in any
+// shape — a number, cut short, nested, under a name spelled otherwise —
+// so its dead letter holds no value at all, only the value's SHA-256 (to
+// find the request in its topic, as long as that keeps it), and goes to a
+// topic of its own that keeps records no longer than the request topics.
+func (s *Server) deadLetter(r *kgo.Record, cause error) *kgo.Record {
 	headers := append([]kgo.RecordHeader(nil), r.Headers...)
 	headers = append(headers,
 		kgo.RecordHeader{Key: HeaderDLQTopic, Value: []byte(r.Topic)},
@@ -183,8 +185,12 @@ func deadLetter(topic string, r *kgo.Record, cause error) *kgo.Record {
 		kgo.RecordHeader{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(r.Offset, 10))},
 		kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(chatbus.ErrorMessage(cause))},
 	)
-	value := password.ReplaceAll(r.Value, []byte(`$1"(removed)"`))
-	return &kgo.Record{Topic: topic, Key: r.Key, Value: value, Headers: headers}
+	if !s.byTopic[r.Topic].Secret {
+		return &kgo.Record{Topic: s.cfg.Topics.DeadLetter(), Key: r.Key, Value: r.Value, Headers: headers}
+	}
+	sum := sha256.Sum256(r.Value)
+	headers = append(headers, kgo.RecordHeader{Key: HeaderDLQValueSHA256, Value: []byte(hex.EncodeToString(sum[:]))})
+	return &kgo.Record{Topic: s.cfg.Topics.SecretDeadLetter(), Key: r.Key, Headers: headers}
 }
 
 func header(r *kgo.Record, key string) string {

@@ -431,7 +431,7 @@ func (s *Server) replyFailed(ctx context.Context, req, out *kgo.Record, err erro
 	cause := chatbus.Errorf(chatbus.CodeInternal, "the reply was refused by the broker: %v", err)
 	small := &kgo.Record{Topic: out.Topic, Key: out.Key, Headers: out.Headers}
 	small.Value, _ = encodeReply(answer{reply: &Status{}, err: cause})
-	res := s.cl.ProduceSync(ctx, small, deadLetter(s.cfg.Topics.DeadLetter(), req, cause))
+	res := s.cl.ProduceSync(ctx, small, s.deadLetter(req, cause))
 	if err := res.FirstErr(); err != nil {
 		return fmt.Errorf("write %s: %w", out.Topic, err)
 	}

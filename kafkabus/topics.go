@@ -18,24 +18,32 @@ type Operation struct {
 	Request    string // request topic, without prefix
 	Response   string // response topic, without prefix
 	Partitions int32  // the seed's partition count
+	// Secret marks an operation whose requests carry a password: its
+	// request topic keeps records for SecretRetention only, and its dead
+	// letters never hold a request's value (see deadLetter).
+	Secret bool
 }
 
 // The operations, in the seed's order, plus history and read receipts (not
 // in the seed; the web gateway needs them).
 var (
-	OpLogin        = Operation{"login", "login-request", "login-response", 2}
-	OpLogout       = Operation{"logout", "logout-request", "logout-response", 2}
-	OpRooms        = Operation{"rooms", "user-search-room-request", "user-search-room-response", 2}
-	OpFriends      = Operation{"friends", "user-search-friend-request", "user-search-friend-response", 2}
-	OpSignUp       = Operation{"signup", "user-add-request", "user-add-response", 5}
-	OpStatus       = Operation{"status", "user-status-change-request", "user-status-change-response", 2}
-	OpOpenRoom     = Operation{"open-room", "user-add-room-request", "user-add-room-response", 2}
-	OpAddChat      = Operation{"chat", "user-add-chat-request", "user-add-chat-response", 2}
-	OpAddFriends   = Operation{"add-friends", "user-add-friend-request", "user-add-friend-response", 2}
-	OpSearchChats  = Operation{"history", "user-search-chat-request", "user-search-chat-response", 2}
-	OpReadChat     = Operation{"read", "user-read-chat-request", "user-read-chat-response", 2}
+	OpLogin        = Operation{"login", "login-request", "login-response", 2, true}
+	OpLogout       = Operation{"logout", "logout-request", "logout-response", 2, false}
+	OpRooms        = Operation{"rooms", "user-search-room-request", "user-search-room-response", 2, false}
+	OpFriends      = Operation{"friends", "user-search-friend-request", "user-search-friend-response", 2, false}
+	OpSignUp       = Operation{"signup", "user-add-request", "user-add-response", 5, true}
+	OpStatus       = Operation{"status", "user-status-change-request", "user-status-change-response", 2, false}
+	OpOpenRoom     = Operation{"open-room", "user-add-room-request", "user-add-room-response", 2, false}
+	OpAddChat      = Operation{"chat", "user-add-chat-request", "user-add-chat-response", 2, false}
+	OpAddFriends   = Operation{"add-friends", "user-add-friend-request", "user-add-friend-response", 2, false}
+	OpSearchChats  = Operation{"history", "user-search-chat-request", "user-search-chat-response", 2, false}
+	OpReadChat     = Operation{"read", "user-read-chat-request", "user-read-chat-response", 2, false}
 	Operations     = []Operation{OpLogin, OpLogout, OpRooms, OpFriends, OpSignUp, OpStatus, OpOpenRoom, OpAddChat, OpAddFriends, OpSearchChats, OpReadChat}
 	DeadLetterName = "dead-letter"
+	// SecretDeadLetterName is the dead-letter topic of the operations that
+	// carry passwords: it holds no request's value, and keeps records no
+	// longer than their request topics do.
+	SecretDeadLetterName = "dead-letter-secret"
 	// UserEventsName is the topic of events for users (pushes), keyed by
 	// the user they are for.
 	UserEventsName = "user-events"
@@ -90,6 +98,10 @@ func (t Topics) UserEvents() string { return t.Name(UserEventsName) }
 // DeadLetter returns the dead-letter topic's full name.
 func (t Topics) DeadLetter() string { return t.Name(DeadLetterName) }
 
+// SecretDeadLetter returns the full name of the dead-letter topic of the
+// operations that carry passwords.
+func (t Topics) SecretDeadLetter() string { return t.Name(SecretDeadLetterName) }
+
 // TopicSpec is a topic as it should be.
 type TopicSpec struct {
 	Name       string
@@ -123,7 +135,7 @@ func (t Topics) Specs() []TopicSpec {
 		specs = append(specs, TopicSpec{Name: t.Name(base), Partitions: parts, Replicas: rf, Configs: cfg})
 	}
 	for _, op := range Operations {
-		if op == OpLogin || op == OpSignUp {
+		if op.Secret {
 			add(op.Request, op.Partitions, keep(min(secret, retention)))
 		} else {
 			add(op.Request, op.Partitions, keep(retention))
@@ -131,6 +143,7 @@ func (t Topics) Specs() []TopicSpec {
 		add(op.Response, op.Partitions, keep(retention))
 	}
 	add(DeadLetterName, 1, keep(max(retention, 30*24*time.Hour)))
+	add(SecretDeadLetterName, 1, keep(min(secret, retention)))
 	// Pushes are news: a day is plenty.
 	add(UserEventsName, 4, keep(min(retention, 24*time.Hour)))
 	add(RoomEventsName, 4, keep(min(retention, 24*time.Hour)))

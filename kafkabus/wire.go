@@ -32,6 +32,10 @@ const (
 	HeaderDLQPartition = "dlq-partition"
 	HeaderDLQOffset    = "dlq-offset"
 	HeaderDLQError     = "dlq-error"
+	// HeaderDLQValueSHA256 is the hex SHA-256 of the request's value, on a
+	// dead letter of an operation that carries passwords (which holds no
+	// value).
+	HeaderDLQValueSHA256 = "dlq-value-sha256"
 )
 
 // errorCodes is the one table from domain codes to the wire's errorCode.

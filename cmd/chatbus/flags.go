@@ -22,7 +22,7 @@ type kafkaFlags struct {
 	Replication     int16         `help:"Replication factor of created topics (0: 1 on the embedded broker, 3 on a cluster)." default:"0"`
 	Partitions      []string      `help:"Partition count overrides, as topic=count (topic without prefix), e.g. user-add-chat-request=12." sep:","`
 	Retention       time.Duration `help:"How long request and reply topics keep records." default:"168h"`
-	SecretRetention time.Duration `help:"How long login and sign-up requests (which hold passwords) are kept." default:"1h"`
+	SecretRetention time.Duration `help:"How long login and sign-up requests (which hold passwords) and their dead letters are kept." default:"1h"`
 	kafkaSecurityFlags
 }
 
