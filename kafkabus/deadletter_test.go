@@ -25,6 +25,8 @@ func TestSecretDeadLetters(t *testing.T) {
 		`{"userPw":"hunter2-cut`,
 		`{"userId":"a","userPw":["hunter2-list"]}`,
 		`{"userId":"a","userPw":{"pw":"hunter2-nested"}}`,
+		`{"userId":"a","UserPw":"hunter2-case"}`,
+		`{"user\u0050w":"hunter2-escaped"}`, // the exact name, escaped; no userId
 		`userId=a&userPw=hunter2-form`,
 	}
 	secrets := []string{"12345678", "hunter2"}

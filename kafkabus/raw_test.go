@@ -156,6 +156,11 @@ func TestPoisonRecords(t *testing.T) {
 		{kafkabus.OpRooms, ``, "not a valid JSON request"},
 		{kafkabus.OpReadChat, `{"userId":"a","roomId":1}`, "missing required field(s): seq"},
 		{kafkabus.OpReadChat, `{"userId":"a","roomId":1,"seq":"2"}`, "seq must be a JSON number"},
+		// Field names are exact and given once (encoding/json alone takes both).
+		{kafkabus.OpStatus, `{"USERID":"a","userStatus":"x"}`, `field names are case-sensitive: write "userId"`},
+		{kafkabus.OpRooms, `{"userId":"a","userId":"b"}`, `"userId" is given twice`},
+		{kafkabus.OpLogout, `{"UserId":"a"}`, `field names are case-sensitive: write "userId"`},
+		{kafkabus.OpLogout, `{"userId":"a","userId":"b"}`, `is given twice`},
 	}
 	for _, c := range cases {
 		rep := r.send(c.op, "a", c.value, kgo.RecordHeader{Key: "correlation-id", Value: []byte("poison-" + c.op.Name)})

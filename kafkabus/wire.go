@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/internal/jsonstrict"
 )
 
 // The wire contract: the seed's topic names and JSON field names. Requests
@@ -230,6 +231,9 @@ func (r *LogoutRequest) UnmarshalJSON(b []byte) error {
 	var obj struct {
 		UserID string `json:"userId"`
 	}
+	if err := jsonstrict.Check(b, &obj); err != nil {
+		return fieldError{err.Error()}
+	}
 	if err := json.Unmarshal(b, &obj); err != nil {
 		return fieldError{`want the user id as a JSON string or {"userId": …}`}
 	}
@@ -249,6 +253,12 @@ func (e errMissing) Error() string {
 // errors name the place or the field, never the content: they end up in
 // replies, logs and dead-letter headers, and the content may be a password.
 func decode(b []byte, v any) error {
+	// Field names are exact and given once (encoding/json takes "USERID"
+	// for "userId", and the last of two): a check of its own, first.
+	var strict *jsonstrict.Error
+	if err := jsonstrict.Check(b, v); errors.As(err, &strict) {
+		return fmt.Errorf("not a valid JSON request: %v", strict)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	err := dec.Decode(v)
 	var syntax *json.SyntaxError

@@ -485,6 +485,9 @@ func TestInvalidBodies(t *testing.T) {
 			"null fields":   `{"nope":null}`,
 			"two values":    rt.valid + rt.valid,
 			"trailing junk": rt.valid + "x",
+			// encoding/json would take these (issue 12, finding 8).
+			"another case": `{"` + strings.ToUpper(rt.valid[2:3]) + rt.valid[3:],
+			"given twice":  rt.valid[:len(rt.valid)-1] + "," + rt.valid[1:],
 		}
 		for name, body := range cases {
 			t.Run(rt.method+" "+rt.path+" "+name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/internal/jsonstrict"
 )
 
 // statuses is the one table from domain codes to HTTP statuses.
@@ -76,9 +78,17 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	// A client that sends its body slowly does not hold the connection.
 	http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err == nil {
+		// Field names are exact and given once: encoding/json would take
+		// "USERID" for "userId", and the last of two.
+		err = jsonstrict.Check(data, v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	if err == nil {
+		err = dec.Decode(v)
+	}
 	if err == nil {
 		// Only the end may follow; reading on also meets a body that is
 		// too large after a small value (padding).
