@@ -148,6 +148,7 @@ func TestPoisonRecords(t *testing.T) {
 		{kafkabus.OpLogin, `not json at all`, "not a valid JSON request"},
 		{kafkabus.OpLogin, `{"userId":"a"}`, "missing required field(s): userPw"},
 		{kafkabus.OpSignUp, `{"userId":"a","userPw":"1234"} {"x":1}`, "more than one JSON value"},
+		{kafkabus.OpRooms, `{"userId":"a"}}`, "more than one JSON value"},
 		{kafkabus.OpAddChat, `{"roomId":"one","writerId":"a","message":"x"}`, "not a valid JSON request"},
 		{kafkabus.OpAddChat, `{"writerId":"a"}`, "roomId, message"},
 		{kafkabus.OpStatus, `{"userId":"a"}`, "userStatus"},
@@ -155,7 +156,9 @@ func TestPoisonRecords(t *testing.T) {
 		{kafkabus.OpAddFriends, `{"userId":"a","friendId":[1,2]}`, "not a valid JSON request"},
 		{kafkabus.OpRooms, ``, "not a valid JSON request"},
 		{kafkabus.OpReadChat, `{"userId":"a","roomId":1}`, "missing required field(s): seq"},
-		{kafkabus.OpReadChat, `{"userId":"a","roomId":1,"seq":"2"}`, "seq must be a JSON number"},
+		{kafkabus.OpReadChat, `{"userId":"a","roomId":1,"seq":"2"}`, "seq must be a whole number"},
+		{kafkabus.OpReadChat, `{"userId":"a","roomId":1.0,"seq":2}`, "roomId must be a whole number"},
+		{kafkabus.OpReadChat, `{"userId":"a","roomId":1,"seq":1.5}`, "seq must be a whole number"},
 		// Field names are exact and given once (encoding/json alone takes both).
 		{kafkabus.OpStatus, `{"USERID":"a","userStatus":"x"}`, `field names are case-sensitive: write "userId"`},
 		{kafkabus.OpRooms, `{"userId":"a","userId":"b"}`, `"userId" is given twice`},

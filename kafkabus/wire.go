@@ -1,12 +1,9 @@
 package kafkabus
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"reflect"
 	"strings"
 
 	"github.com/chatbus/chatbus"
@@ -249,61 +246,29 @@ func (e errMissing) Error() string {
 	return fmt.Sprintf("missing required field(s): %s", strings.Join(e.fields, ", "))
 }
 
-// decode parses a request strictly: one JSON value of the right shape. Its
-// errors name the place or the field, never the content: they end up in
-// replies, logs and dead-letter headers, and the content may be a password.
+// decode parses a request strictly: one JSON value of the right shape, its
+// field names exact and each given once. Its errors name the place or the
+// field, never the content: they end up in replies, logs and dead-letter
+// headers, and the content may be a password.
 func decode(b []byte, v any) error {
-	// Field names are exact and given once (encoding/json takes "USERID"
-	// for "userId", and the last of two): a check of its own, first.
-	var strict *jsonstrict.Error
-	if err := jsonstrict.Check(b, v); errors.As(err, &strict) {
-		return fmt.Errorf("not a valid JSON request: %v", strict)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	err := dec.Decode(v)
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
+	err := jsonstrict.Unmarshal(b, v, true)
+	var field fieldError
 	switch {
-	case err == nil && dec.More():
-		return errors.New("not a valid JSON request: more than one JSON value")
 	case err == nil:
 		return nil
-	case errors.As(err, &syntax):
-		return fmt.Errorf("not a valid JSON request: a syntax error at byte %d", syntax.Offset)
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("not a valid JSON request: %s must be a JSON %s", typ.Field, jsonKind(typ.Type.Kind()))
-	case errors.As(err, &typ):
-		return fmt.Errorf("not a valid JSON request: want a JSON %s", jsonKind(typ.Type.Kind()))
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("not a valid JSON request: it ends too soon")
-	default:
-		var field fieldError
-		if errors.As(err, &field) {
-			return fmt.Errorf("not a valid JSON request: %v", field)
-		}
-		return errors.New("not a valid JSON request")
+	case errors.As(err, &field):
+		return fmt.Errorf("not a valid JSON request: %v", field)
 	}
+	if what := jsonstrict.Describe(err, "it"); what != "" {
+		return fmt.Errorf("not a valid JSON request: %s", what)
+	}
+	return errors.New("not a valid JSON request")
 }
 
 // fieldError is a decoding error of our own types, safe to show.
 type fieldError struct{ msg string }
 
 func (e fieldError) Error() string { return e.msg }
-
-func jsonKind(k reflect.Kind) string {
-	switch k {
-	case reflect.String:
-		return "string"
-	case reflect.Int, reflect.Int32, reflect.Int64:
-		return "number"
-	case reflect.Slice:
-		return "list"
-	case reflect.Bool:
-		return "boolean"
-	default:
-		return "object"
-	}
-}
 
 // required returns errMissing for the names whose value is empty.
 func required(pairs ...any) error {

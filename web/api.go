@@ -48,7 +48,7 @@ func (s *Server) handleSignUp(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		UserName string `json:"userName"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -78,7 +78,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		UserID string `json:"userId"`
 		UserPw string `json:"userPw"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -154,7 +154,7 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		UserStatus *string `json:"userStatus"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -184,7 +184,7 @@ func (s *Server) handleAddFriends(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		FriendIDs []string `json:"friendIds"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -210,7 +210,7 @@ func (s *Server) handleOpenRoom(w http.ResponseWriter, r *http.Request) {
 		MemberIDs []string `json:"memberIds"`
 		Name      string   `json:"name"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -276,7 +276,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) {
 		Message     string `json:"message"`
 		ClientMsgID string `json:"clientMsgId"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -298,7 +298,7 @@ func (s *Server) handleRead(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Seq *int64 `json:"seq"`
 	}
-	if err := decodeBody(w, r, s.cfg.MaxBody, &body); err != nil {
+	if err := s.decodeBody(w, r, &body); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

@@ -1,12 +1,14 @@
 package web
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/chatbus/chatbus"
@@ -38,9 +40,11 @@ type errorBody struct {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var tooLarge errTooLarge
 	if errors.As(err, &tooLarge) {
-		var body errorBody
-		body.Error.Code, body.Error.Message = "too_large", fmt.Sprintf("the body is larger than %d bytes", tooLarge.limit)
-		writeJSON(w, http.StatusRequestEntityTooLarge, body)
+		writeErrorBody(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the body is larger than %d bytes", tooLarge.limit))
+		return
+	}
+	if errors.As(err, new(errMediaType)) {
+		writeErrorBody(w, http.StatusUnsupportedMediaType, "unsupported_media_type", err.Error())
 		return
 	}
 	code := chatbus.ErrorCode(err)
@@ -54,8 +58,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	writeErrorBody(w, status, string(code), chatbus.ErrorMessage(err))
+}
+
+// writeErrorBody answers with status and {"error":{"code","message"}}: the
+// one shape of every error, the HTTP layer's own (405, 413, 415) included.
+func writeErrorBody(w http.ResponseWriter, status int, code, message string) {
 	var body errorBody
-	body.Error.Code, body.Error.Message = string(code), chatbus.ErrorMessage(err)
+	body.Error.Code, body.Error.Message = code, message
 	writeJSON(w, status, body)
 }
 
@@ -72,40 +82,39 @@ type errTooLarge struct{ limit int64 }
 
 func (e errTooLarge) Error() string { return "request body too large" }
 
-// decodeBody reads a JSON body of at most limit bytes into v, strictly:
-// unknown fields and trailing data are errors.
-func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+// errMediaType is answered with 415: a body not declared JSON.
+type errMediaType struct{}
+
+func (errMediaType) Error() string { return "the body must be sent as Content-Type: application/json" }
+
+// decodeBody reads a JSON body of at most MaxBody bytes, arriving within
+// BodyTimeout, into v, strictly:
+// declared application/json (charset, if given, utf-8), field names exact
+// and given once, no unknown fields, no trailing data. Its errors say what
+// is wrong in the client's terms, never with a Go type or a socket.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if cs, ok := params["charset"]; err != nil || mt != "application/json" || ok && !strings.EqualFold(cs, "utf-8") {
+		return errMediaType{}
+	}
 	// A client that sends its body slowly does not hold the connection.
-	http.NewResponseController(w).SetReadDeadline(time.Now().Add(30 * time.Second))
-	r.Body = http.MaxBytesReader(w, r.Body, limit)
-	data, err := io.ReadAll(r.Body)
-	if err == nil {
-		// Field names are exact and given once: encoding/json would take
-		// "USERID" for "userId", and the last of two.
-		err = jsonstrict.Check(data, v)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err == nil {
-		err = dec.Decode(v)
-	}
-	if err == nil {
-		// Only the end may follow; reading on also meets a body that is
-		// too large after a small value (padding).
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = terr
-			if err == nil {
-				err = errors.New("more than one JSON value")
-			}
-		}
-	}
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 	var tooLarge *http.MaxBytesError
+	var netErr net.Error
 	switch {
-	case err == nil:
-		return nil
 	case errors.As(err, &tooLarge):
 		return errTooLarge{tooLarge.Limit}
-	default:
-		return chatbus.Errorf(chatbus.CodeInvalid, "the body is not the JSON this call takes: %v", err)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return chatbus.Errorf(chatbus.CodeInvalid, "the request body was not received in time")
+	case err != nil:
+		return chatbus.Errorf(chatbus.CodeInvalid, "the request body could not be read in full")
 	}
+	if err = jsonstrict.Unmarshal(data, v, false); err == nil {
+		return nil
+	}
+	if what := jsonstrict.Describe(err, "the body"); what != "" {
+		return chatbus.Errorf(chatbus.CodeInvalid, "%s", what)
+	}
+	return chatbus.Errorf(chatbus.CodeInvalid, "the body is not the JSON this call takes")
 }

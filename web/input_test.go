@@ -1,9 +1,14 @@
 package web_test
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chatbus/chatbus/web"
 )
@@ -35,4 +40,73 @@ func TestStrictFieldNames(t *testing.T) {
 		t.Fatal("a refused login set a session")
 	}
 	wantJSON(t, b.do("POST", "/api/login", `{"userId":"alice","userPw":"`+password+`"}`), http.StatusOK)
+}
+
+// A body must be declared JSON (parameters such as charset=utf-8 may
+// follow): anything else is 415, before anything is done.
+func TestContentTypeChecked(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, web.Config{})
+	for _, rt := range bodyRoutes(w.room) {
+		b := w.alice
+		if rt.path == "/api/signup" || rt.path == "/api/login" {
+			b = w.browser()
+		}
+		for _, ct := range []string{"text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+			"", "application/json; charset=latin1", "application/jsonx", "text/json"} {
+			r := b.do(rt.method, rt.path, rt.valid, "Content-Type", ct)
+			wantErrorMessage(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "application/json")
+		}
+	}
+	if seqs, _ := w.alice.history(w.room, ""); len(seqs) != 0 {
+		t.Errorf("a post not declared JSON was stored: %v", seqs)
+	}
+	for _, ct := range []string{"application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8"} {
+		r := w.alice.do("POST", fmt.Sprintf("/api/rooms/%d/messages", w.room), `{"message":"hi"}`, "Content-Type", ct)
+		wantJSON(t, r, http.StatusCreated)
+	}
+}
+
+// Error answers say what was wrong in the client's terms: no Go type
+// (encoding/json's "cannot unmarshal array into Go value of type struct
+// {…}"), no socket ("read tcp 127.0.0.1:…: i/o timeout").
+func TestErrorsInClientTerms(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, web.Config{BodyTimeout: 200 * time.Millisecond})
+	e.signUp("alice")
+	b := e.browser()
+	for body, want := range map[string]string{
+		`[]`:                                "the body must be a JSON object",
+		`"alice"`:                           "the body must be a JSON object",
+		`{"userId":["alice"],"userPw":"x"}`: "userId must be a JSON string",
+		`{"userId":"alice"`:                 "the body ends too soon",
+		`{"userId":"alice"}}`:               "the body holds more than one JSON value",
+		`{"userId" "alice"}`:                "the body has a syntax error at byte 11",
+		`{"userId":"alice","isAdmin":true}`: `the body has a field this call does not take: "isAdmin"`,
+	} {
+		r := b.do("POST", "/api/login", body)
+		wantErrorMessage(t, r, http.StatusBadRequest, "invalid", want)
+		if strings.Contains(string(r.Body), "Go ") || strings.Contains(string(r.Body), "struct") {
+			t.Errorf("%s: %s", body, r.Body)
+		}
+	}
+
+	// A body that stops coming: its answer names no socket.
+	conn, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"userId\":")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	r := &result{Method: "POST", Path: "/api/login", Status: resp.StatusCode, Header: resp.Header, Body: data}
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "the request body was not received in time")
+	if strings.Contains(string(data), "tcp") || strings.Contains(string(data), "127.0.0.1") {
+		t.Errorf("the answer names the socket: %s", data)
+	}
 }

@@ -38,8 +38,10 @@ type Config struct {
 	// Resumable is how many recent events the gateway holds so that
 	// streams can resume from their cursor (default 50,000).
 	Resumable int
-	// MaxBody bounds a request body (default 64 KiB).
-	MaxBody int64
+	// MaxBody bounds a request body (default 64 KiB), and BodyTimeout how
+	// long it may take to arrive (default 30 s).
+	MaxBody     int64
+	BodyTimeout time.Duration
 	// LoginPerAccount and LoginPerAddr are the login attempts allowed per
 	// minute for one account and from one address (defaults 10 and 30).
 	LoginPerAccount, LoginPerAddr int
@@ -99,6 +101,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 64 << 10
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = 30 * time.Second
+	}
 	if cfg.LoginPerAccount <= 0 {
 		cfg.LoginPerAccount = 10
 	}
@@ -152,9 +157,7 @@ func New(cfg Config) (*Server, error) {
 			}
 			allow := slices.Sorted(maps.Keys(handlers))
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			var body errorBody
-			body.Error.Code, body.Error.Message = "method_not_allowed", fmt.Sprintf("%s takes %s", path, strings.Join(allow, ", "))
-			writeJSON(w, http.StatusMethodNotAllowed, body)
+			writeErrorBody(w, http.StatusMethodNotAllowed, "method_not_allowed", fmt.Sprintf("%s takes %s", path, strings.Join(allow, ", ")))
 		})
 	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

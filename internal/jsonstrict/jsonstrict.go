@@ -10,7 +10,9 @@ import (
 	"bytes"
 	"encoding"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
@@ -43,11 +45,34 @@ func Check(data []byte, v any) error {
 	return nil // a syntax error: json.Unmarshal reports it
 }
 
+// errTrailing is data that holds more than one JSON value.
+var errTrailing = errors.New("more than one JSON value")
+
+// Unmarshal decodes data, which must hold one JSON value, into v: Check's
+// rules first, then encoding/json's, with unknown fields refused unless
+// ignoreUnknown. Describe says what its errors mean.
+func Unmarshal(data []byte, v any, ignoreUnknown bool) error {
+	if err := Check(data, v); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if !ignoreUnknown {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errTrailing
+	}
+	return nil
+}
+
 type walker struct{ dec *json.Decoder }
 
 // errStop ends a walk that cannot go on (bad syntax, too deep) without a
 // verdict.
-var errStop = fmt.Errorf("stop")
+var errStop = errors.New("stop")
 
 // value reads one value whose Go type is t (nil: any, unchecked names).
 func (w *walker) value(t reflect.Type, depth int) error {

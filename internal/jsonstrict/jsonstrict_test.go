@@ -2,6 +2,7 @@ package jsonstrict_test
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -86,5 +87,44 @@ func TestCheckUnmarshaler(t *testing.T) {
 	}
 	if err := jsonstrict.Check([]byte(`{"s":{"a":1,"a":1}}`), &v); err == nil {
 		t.Error("a name given twice inside a self-decoding value passed")
+	}
+}
+
+// TestDescribe: encoding/json's refusals in the client's terms, with no Go
+// type in them.
+func TestDescribe(t *testing.T) {
+	type req struct {
+		UserID string   `json:"userId"`
+		Seq    *int64   `json:"seq"`
+		IDs    []string `json:"ids"`
+		OK     bool     `json:"ok"`
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`[]`, "the body must be a JSON object"},
+		{`"x"`, "the body must be a JSON object"},
+		{`{"userId":1}`, "userId must be a JSON string"},
+		{`{"seq":1.5}`, "seq must be a whole number"},
+		{`{"seq":1.0}`, "seq must be a whole number"},
+		{`{"seq":"2"}`, "seq must be a whole number"},
+		{`{"ids":"a"}`, "ids must be a JSON list"},
+		{`{"ok":1}`, "ok must be true or false"},
+		{`{"userId":`, "the body ends too soon"},
+		{`{"userId" 1}`, "the body has a syntax error at byte 11"},
+		{`{"isAdmin":true}`, `the body has a field this call does not take: "isAdmin"`},
+		{`{"userId":"a","userId":"b"}`, `"userId" is given twice`},
+	} {
+		var v req
+		err := jsonstrict.Check([]byte(tc.in), &v)
+		if err == nil {
+			dec := json.NewDecoder(strings.NewReader(tc.in))
+			dec.DisallowUnknownFields()
+			err = dec.Decode(&v)
+		}
+		if got := jsonstrict.Describe(err, "the body"); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := jsonstrict.Describe(errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: i/o timeout"), "the body"); got != "" {
+		t.Errorf("an unknown error: %q", got)
 	}
 }
