@@ -39,7 +39,7 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	names := []string{f.Topics.UserEvents(), f.Topics.RoomEvents()}
+	names := eventTopics(f.Topics)
 	epoch, starts, ends, err := f.positions(ctx, log, names)
 	if err != nil {
 		return err

@@ -263,6 +263,14 @@ func (h *hub) deliver(e entry) {
 	}
 }
 
+// ahead tells whether c is a cursor of this log that is ahead of what the
+// feed has read in some partition.
+func (h *hub) ahead(c cursor) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.feed.started && c.epoch == h.feed.epoch && len(c.next) == len(h.feed.next) && h.feed.behind(c.next)
+}
+
 // position returns the cursor a stream has reached if nothing is queued for
 // it: a heartbeat carries it, so that a quiet stream's cursor stays recent.
 func (h *hub) position(st *stream) (string, bool) {

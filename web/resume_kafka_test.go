@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,12 @@ import (
 // feed of events.
 func kafkaGateway(t *testing.T, conn kafkabus.Conn, topics kafkabus.Topics) *env {
 	t.Helper()
-	e := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})
+	log, err := kafkabus.NewEventLog(conn, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(log.Close)
+	e := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second), LogEnd: log.Ends})
 	e.readEvents(conn, topics)
 	return e
 }
@@ -98,5 +104,43 @@ func TestResumeAcrossFrontends(t *testing.T) {
 		default:
 		}
 		break
+	}
+}
+
+// TestResumeAheadOfLogKafka is the security review's reproduction: a
+// cursor of the real log's epoch with offsets no partition has
+// ("epoch.zzzzzzz.…") gets resync, and then the live messages.
+func TestResumeAheadOfLogKafka(t *testing.T) {
+	t.Parallel()
+	conn, topics := startBroker(t)
+	startBackendWithRelay(t, conn, topics)
+	e := kafkaGateway(t, conn, topics)
+	e.signUp("alice")
+	e.signUp("bob")
+	alice := e.loggedIn("alice")
+	alice.befriend("bob")
+	room := alice.openRoom("", "bob")
+	bob := e.loggedIn("bob")
+	first := bob.events()
+	ev := first.next(5 * time.Second)
+	epoch, rest, _ := strings.Cut(ev.ID, ".")
+	if ev.Name != "ready" || rest == "" {
+		t.Fatalf("ready %q with id %q", ev.Name, ev.ID)
+	}
+	first.cut()
+	forged := epoch + strings.Repeat(".zzzzzzz", strings.Count(rest, ".")+1)
+	s := bob.eventsFrom(forged)
+	if ready := s.ready(); ready["resumed"] != false {
+		t.Fatalf("%s: ready %v", forged, ready)
+	}
+	if ev := s.next(5 * time.Second); ev.Name != "resync" {
+		t.Fatalf("%s: got %q, want resync", forged, ev.Name)
+	}
+	alice.post(room, "after")
+	for {
+		ev := s.next(10 * time.Second)
+		if ev.Name == "message" {
+			break
+		}
 	}
 }

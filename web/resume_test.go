@@ -1,8 +1,12 @@
 package web_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,4 +270,59 @@ func TestStreamsWaitForThePast(t *testing.T) {
 	feedMessage(t, e.gw, 0, 3, "alice")
 	a.wantSeqs(4)
 	b.wantSeqs(4)
+}
+
+// A cursor ahead of the log — offsets no event has yet, such as a forged
+// "epoch.zzzzzzz" — cannot be served: it gets resync, then the live events
+// (before, it was taken as "another frontend read further" and the stream
+// waited for offsets that never come, silent). A cursor only ahead of this
+// frontend's feed, within the log, still resumes.
+func TestResumeAheadOfLog(t *testing.T) {
+	t.Parallel()
+	var end atomic.Int64 // where the log ends, as Kafka would say
+	var broken atomic.Bool
+	e := newEnv(t, web.Config{LogEnd: func(context.Context) ([]int64, error) {
+		if broken.Load() {
+			return nil, errors.New("the brokers did not answer")
+		}
+		return []int64{end.Load()}, nil
+	}})
+	e.signUp("alice")
+	alice := e.loggedIn("alice")
+	feedMessage(t, e.gw, 0, 0, "alice")
+	feedMessage(t, e.gw, 0, 1, "alice")
+	end.Store(3) // another frontend has read offset 2 already
+
+	off := int64(2)
+	for _, cur := range []string{"local.zzzzzzz", "local.4", "local.6"} {
+		if cur == "local.6" {
+			broken.Store(true) // a log end that cannot be learnt: resync
+		}
+		r := alice.eventsFrom(cur)
+		if ready := r.ready(); ready["resumed"] != false {
+			t.Errorf("%q: ready %v", cur, ready)
+		}
+		if ev := r.next(5 * time.Second); ev.Name != "resync" {
+			t.Fatalf("%q: got %q, want resync", cur, ev.Name)
+		}
+		feedMessage(t, e.gw, 0, off, "alice")
+		if seq, _ := r.nextSeq(); seq != off+1 {
+			t.Errorf("%q: after resync got %d, want %d", cur, seq, off+1)
+		}
+		r.cut()
+		off++
+		end.Store(off) // the log ends where this frontend has read
+	}
+
+	// Within the log, ahead of this frontend only: resumed, and the events
+	// after the cursor come as this frontend reads them.
+	broken.Store(false)
+	end.Store(off + 2)
+	r := alice.eventsFrom(fmt.Sprintf("local.%s", strconv.FormatInt(off+1, 36)))
+	if ready := r.ready(); ready["resumed"] != true {
+		t.Fatalf("ready %v", ready)
+	}
+	feedMessage(t, e.gw, 0, off, "alice")   // seen already, on the other frontend
+	feedMessage(t, e.gw, 0, off+1, "alice") // not yet
+	r.wantSeqs(off + 2)
 }

@@ -68,6 +68,14 @@ type Config struct {
 	// Ready, when set, is asked by GET /readyz whether the backend side is
 	// reachable (the broker, the topics); the gateway adds its own feed.
 	Ready func(context.Context) error
+	// LogEnd, when set, says where each partition of the event log ends now
+	// (the offset after its last event), in the order of the partitions
+	// the feed delivers. It is asked about a cursor ahead of what this
+	// frontend has read: within the log another frontend read further, and
+	// the stream resumes; beyond it, the cursor was never given out, and
+	// the stream gets resync. Unset (tests that feed the gateway
+	// themselves), such a cursor is taken as within the log.
+	LogEnd func(context.Context) ([]int64, error)
 }
 
 // Server is the gateway's HTTP handler.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -60,13 +61,6 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if last == "" {
 			last = r.URL.Query().Get("lastEventId")
 		}
-		if last != "" {
-			c, err := parseCursor(last)
-			if err != nil {
-				c = cursor{} // never served: the stream says resync
-			}
-			from = &c
-		}
 		// A frontend that has just started has not read the log yet.
 		select {
 		case <-s.hub.liveCh():
@@ -76,6 +70,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-r.Context().Done():
 			return
+		}
+		if last != "" {
+			c, err := parseCursor(last)
+			if err != nil || !s.withinLog(r.Context(), c) {
+				c = cursor{} // never served: the stream says resync
+			}
+			from = &c
 		}
 	} else {
 		st.pre = s.preID(r)
@@ -198,6 +199,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+}
+
+// withinLog tells whether a cursor ahead of this frontend's feed is within
+// the log (another frontend read further), asking Config.LogEnd: one ahead
+// of the log's end was never given out, and cannot be served. A log end
+// that cannot be learnt counts as beyond: resync is always safe.
+func (s *Server) withinLog(ctx context.Context, c cursor) bool {
+	if s.cfg.LogEnd == nil || !s.hub.ahead(c) {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	end, err := s.cfg.LogEnd(ctx)
+	if err != nil {
+		s.log.Warn("the event log's end is not known; the stream resyncs", "err", err)
+		return false
+	}
+	if len(end) != len(c.next) {
+		return false
+	}
+	for i, o := range c.next {
+		if o > end[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // heartbeatFrame is a logged-in stream's heartbeat: a comment (what proxies

@@ -67,7 +67,13 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
+	eventLog, err := kafkabus.NewEventLog(withClientID(conn, kf.ClientID+"-probe"), topics)
+	if err != nil {
+		return err
+	}
+	defer eventLog.Close()
 	gw, err := web.New(web.Config{Service: client, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
+		LogEnd:      eventLog.Ends,
 		SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
 		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
 		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr, Resumable: wf.ResumeEvents})
