@@ -160,7 +160,7 @@ func (m *Messenger) SignUp(ctx context.Context, req SignUp) (User, error) {
 	u := User{ID: NormalizeUserID(req.UserID), Email: strings.ToLower(strings.TrimSpace(req.Email)),
 		Name: strings.TrimSpace(req.Name)}
 	for _, err := range []error{ValidateUserID(u.ID), validatePassword(req.Password),
-		validateEmail(u.Email), validateText("userName", u.Name, MaxNameLen, true, false)} {
+		validateEmail(u.Email), userNameField.check(u.Name)} {
 		if err != nil {
 			return User{}, err
 		}
@@ -249,7 +249,7 @@ func (m *Messenger) SetStatus(ctx context.Context, userID, status string) (User,
 		return User{}, err
 	}
 	status = strings.TrimSpace(status)
-	if err := validateText("userStatus", status, MaxStatusLen, false, false); err != nil {
+	if err := userStatusField.check(status); err != nil {
 		return User{}, err
 	}
 	return update(ctx, m, "status", func(tx Tx) (User, error) {
@@ -336,7 +336,7 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 		return Room{}, err
 	}
 	name := strings.TrimSpace(req.Name)
-	if err := validateText("roomName", name, MaxRoomNameLen, false, false); err != nil {
+	if err := roomNameField.check(name); err != nil {
 		return Room{}, err
 	}
 	for _, f := range ids {
@@ -435,10 +435,10 @@ func (m *Messenger) PostMessage(ctx context.Context, req PostMessage) (Message, 
 	}
 	// Text pasted from Windows or sent by a form has CRLF line ends.
 	req.Message = strings.ReplaceAll(strings.ReplaceAll(req.Message, "\r\n", "\n"), "\r", "\n")
-	if err := validateText("message", req.Message, MaxMessageLen, true, true); err != nil {
+	if err := messageField.check(req.Message); err != nil {
 		return Message{}, err
 	}
-	if err := validateText("clientMsgId", req.ClientMsgID, MaxClientMsgIDLen, false, false); err != nil {
+	if err := clientMsgIDField.check(req.ClientMsgID); err != nil {
 		return Message{}, err
 	}
 	return update(ctx, m, "chat", func(tx Tx) (Message, error) {

@@ -67,23 +67,77 @@ func validateEmail(email string) error {
 	return nil
 }
 
-// validateText checks a free-text field: valid UTF-8, no control characters
-// other than newline and tab when multiline, at most max runes.
-func validateText(field, s string, max int, required, multiline bool) error {
+// textField is a free-text field of a request and what it may hold.
+type textField struct {
+	name      string
+	max       int // characters
+	required  bool
+	multiline bool // newline and tab allowed (messages)
+	// prose is free writing (messages, status messages), where the bidi
+	// marks that right-to-left writing needs (LRM, RLM, ALM) may stand;
+	// names and ids hold no bidi control at all.
+	prose bool
+}
+
+// The text fields.
+var (
+	userNameField    = textField{name: "userName", max: MaxNameLen, required: true}
+	userStatusField  = textField{name: "userStatus", max: MaxStatusLen, prose: true}
+	roomNameField    = textField{name: "roomName", max: MaxRoomNameLen}
+	messageField     = textField{name: "message", max: MaxMessageLen, required: true, multiline: true, prose: true}
+	clientMsgIDField = textField{name: "clientMsgId", max: MaxClientMsgIDLen}
+)
+
+// check checks s: valid UTF-8, at most max characters, no control
+// characters, no bidi controls (but the marks, in prose), and — when it is
+// not empty — something visible: a name of zero-width spaces shows as
+// nothing, as "   " does.
+//
+// Bidi controls reorder the text shown around them: U+202E in a name can
+// make "alice (txt.exe)" read otherwise, and in a message hide what a link
+// or a file name really is. Embeddings, overrides and isolates
+// (U+202A–U+202E, U+2066–U+2069) are refused everywhere: people do not type
+// them, and right-to-left writing does not need them, since the UI isolates
+// every piece of user text (dir="auto", <bdi>). The marks (U+200E, U+200F,
+// U+061C) change no order beyond their neighbours and are how RTL writers
+// place punctuation, so prose keeps them.
+func (f textField) check(s string) error {
 	switch {
 	case !utf8.ValidString(s):
-		return Errorf(CodeInvalid, "%s is not valid UTF-8", field)
-	case required && strings.TrimSpace(s) == "":
-		return Errorf(CodeInvalid, "%s is required", field)
-	case utf8.RuneCountInString(s) > max:
-		return Errorf(CodeInvalid, "%s is longer than %d characters", field, max)
+		return Errorf(CodeInvalid, "%s is not valid UTF-8", f.name)
+	case f.required && strings.TrimSpace(s) == "":
+		return Errorf(CodeInvalid, "%s is required", f.name)
+	case utf8.RuneCountInString(s) > f.max:
+		return Errorf(CodeInvalid, "%s is longer than %d characters", f.name, f.max)
 	}
+	visible := false
 	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
-			return Errorf(CodeInvalid, "%s holds a control character", field)
+		switch {
+		case unicode.IsControl(r) && !(f.multiline && (r == '\n' || r == '\t')):
+			return Errorf(CodeInvalid, "%s holds a control character", f.name)
+		case unicode.Is(unicode.Bidi_Control, r) && !(f.prose && bidiMark(r)):
+			return Errorf(CodeInvalid, "%s holds a bidirectional control character (U+%04X)", f.name, r)
+		case !invisible(r):
+			visible = true
 		}
 	}
+	if s != "" && !visible {
+		return Errorf(CodeInvalid, "%s has nothing visible: only blanks and invisible characters", f.name)
+	}
 	return nil
+}
+
+// bidiMark tells the bidi controls that set no embedding: LRM, RLM, ALM.
+func bidiMark(r rune) bool { return r == '\u200e' || r == '\u200f' || r == '\u061c' }
+
+// invisible tells whether r shows as nothing: white space, format
+// characters (Cf: zero-width spaces and joiners, U+2060–U+2064, the BOM,
+// soft hyphens, tags, bidi controls), variation selectors, the other
+// default-ignorable characters (Hangul fillers, the combining grapheme
+// joiner) and the blank Braille pattern.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || r == '\u2800' ||
+		unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
 }
 
 // normalizeIDs normalizes, validates and de-duplicates a list of user ids,

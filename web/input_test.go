@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +111,41 @@ func TestErrorsInClientTerms(t *testing.T) {
 	if strings.Contains(string(data), "tcp") || strings.Contains(string(data), "127.0.0.1") {
 		t.Errorf("the answer names the socket: %s", data)
 	}
+}
+
+// The UI isolates user text: a name and an id are never one text node
+// (U+202E in a name would reorder the id after it), and names, statuses and
+// messages are shown in elements with dir="auto" or in <bdi>.
+func TestUIIsolatesUserText(t *testing.T) {
+	js, err := os.ReadFile("static/app.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(js)
+	if m := regexp.MustCompile(`(?i)(name|id)\s*\+\s*" \("|" \(" \+`).FindString(src); m != "" {
+		t.Errorf("app.js joins a name and an id into one string: %q", m)
+	}
+	for _, want := range []string{`e.dir = "auto"`, `el("bdi"`, `userEl("div", "bubble", m.message)`, `userEl("div", "who"`,
+		`nameAndId(state.me.userName, state.me.userId)`, `nameAndId(f.userName, f.userId)`, `nameAndId(fr.userName, fr.userId)`} {
+		if !strings.Contains(src, want) {
+			t.Errorf("app.js lacks %s", want)
+		}
+	}
+}
+
+// The security review's invisible and bidi inputs, through the API.
+func TestInvisibleTextRefused(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, web.Config{})
+	b := w.browser()
+	r := b.do("POST", "/api/signup", `{"userId":"zed","userPw":"correct-horse","email":"zed@example.com","userName":"\u200b"}`)
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "userName has nothing visible")
+	r = b.do("POST", "/api/signup", `{"userId":"zed","userPw":"correct-horse","email":"zed@example.com","userName":"evil\u202egnp.exe"}`)
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "userName holds a bidirectional control character (U+202E)")
+	r = w.alice.do("POST", fmt.Sprintf("/api/rooms/%d/messages", w.room), `{"message":"\u200b\u200c\ufeff"}`)
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "message has nothing visible")
+	r = w.alice.do("POST", fmt.Sprintf("/api/rooms/%d/messages", w.room), `{"message":"see \u202etxt.exe"}`)
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "message holds a bidirectional control character")
+	r = w.alice.do("POST", "/api/rooms", `{"memberIds":["bob"],"name":"\u202eroom"}`)
+	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "roomName holds a bidirectional control character")
 }

@@ -1,5 +1,7 @@
 // chatbus web UI: plain JavaScript, no build step, no inline script (CSP).
-// User text is only ever set with textContent, never as HTML.
+// User text is only ever set with textContent, never as HTML, and each
+// piece of it is isolated (an element with dir="auto", or a <bdi>), so that
+// right-to-left text or a stray bidi mark cannot reorder what is around it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -11,6 +13,21 @@ function el(tag, cls, text) {
   if (text !== undefined) e.textContent = text;
   return e;
 }
+
+// userEl is el for user text: isolated, its direction its own.
+function userEl(tag, cls, text) {
+  const e = el(tag, cls, text);
+  e.dir = "auto";
+  return e;
+}
+
+function bdi(text) { return el("bdi", "", text); }
+
+// nameAndId is "name (id)", name and id isolated from each other.
+function nameAndId(name, id) { return [bdi(name), " (", bdi(id), ")"]; }
+
+// joined is names, each isolated, separated by commas.
+function joined(names) { return names.flatMap((n, i) => (i ? [", ", bdi(n)] : [bdi(n)])); }
 
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
@@ -173,7 +190,8 @@ function enterApp(user) {
 
 function renderMe() {
   $("me-avatar").textContent = initials(state.me.userName);
-  $("me-name").textContent = state.me.userName + " (" + state.me.userId + ")";
+  $("me-name").replaceChildren(...nameAndId(state.me.userName, state.me.userId));
+  $("me-status").dir = "auto";
   $("me-status").textContent = state.me.userStatus || "Set a status message";
 }
 
@@ -205,7 +223,7 @@ function sideError(text) { $("side-error").textContent = text; }
 async function onFriendedBy(f) {
   await loadFriends();
   const known = state.friends.some((x) => x.userId === f.userId);
-  $("notice-text").textContent = f.userName + " (" + f.userId + ") added you as a friend.";
+  $("notice-text").replaceChildren(...nameAndId(f.userName, f.userId), " added you as a friend.");
   const btn = $("notice-action");
   btn.hidden = known;
   btn.textContent = "Add back";
@@ -239,7 +257,7 @@ async function loadFriends() {
     const li = el("li", "friend");
     li.append(el("div", "avatar", initials(f.userName)));
     const text = el("div", "text");
-    text.append(el("div", "name", f.userName), el("div", "sub", f.userStatus || f.userId));
+    text.append(userEl("div", "name", f.userName), userEl("div", "sub", f.userStatus || f.userId));
     li.append(text);
     const chat = el("button", "ghost", "Chat");
     chat.onclick = () => openRoom([f.userId], "");
@@ -268,10 +286,14 @@ function timeOf(iso) {
     : d.toLocaleDateString();
 }
 
-function roomTitle(r) {
-  if (r.roomName) return r.roomName;
+function roomTitle(r) { return roomTitleNodes(r).map((n) => (typeof n === "string" ? n : n.textContent)).join(""); }
+
+// roomTitleNodes is the room's title as nodes: its name, or its other
+// members' names, each isolated.
+function roomTitleNodes(r) {
+  if (r.roomName) return [bdi(r.roomName)];
   const others = r.members.filter((m) => m.userId !== state.me.userId).map((m) => m.userName);
-  return others.join(", ") || "Just you";
+  return others.length ? joined(others) : ["Just you"];
 }
 
 async function loadRooms() {
@@ -297,8 +319,9 @@ function renderRooms() {
     li.dataset.roomId = r.roomId;
     li.append(el("div", "avatar", initials(roomTitle(r))));
     const text = el("div", "text");
-    text.append(el("div", "name", roomTitle(r)),
-      el("div", "sub", r.lastMessage ? r.lastMessage.message : "No messages yet"));
+    const name = el("div", "name");
+    name.append(...roomTitleNodes(r));
+    text.append(name, userEl("div", "sub", r.lastMessage ? r.lastMessage.message : "No messages yet"));
     li.append(text);
     const meta = el("div", "meta");
     meta.append(el("span", "", timeOf(r.lastActivityAt)));
@@ -321,7 +344,7 @@ $("new-room").onclick = () => {
     const cb = el("input");
     cb.type = "checkbox";
     cb.value = fr.userId;
-    label.append(cb, document.createTextNode(fr.userName + " (" + fr.userId + ")"));
+    label.append(cb, ...nameAndId(fr.userName, fr.userId));
     box.append(label);
   }
   if (state.friends.length === 0) box.append(el("p", "hint", "Add friends first, on the Friends tab."));
@@ -354,8 +377,8 @@ function enterRoom(r) {
   state.reads = {};
   for (const m of r.members) state.reads[m.userId] = m.readSeq || 0;
   $("app").classList.add("in-room");
-  $("chat-title").textContent = roomTitle(r);
-  $("chat-members").textContent = r.members.map((m) => m.userName).join(", ");
+  $("chat-title").replaceChildren(...roomTitleNodes(r));
+  $("chat-members").replaceChildren(...joined(r.members.map((m) => m.userName)));
   $("messages").replaceChildren();
   $("send-form").hidden = false;
   for (const li of $("rooms").children) li.classList.toggle("active", li.dataset.roomId == r.roomId);
@@ -465,12 +488,12 @@ function messageEl(m) {
   div.dataset.seq = m.seq;
   if (!mine) {
     const w = state.room.members.find((x) => x.userId === m.writerId);
-    div.append(el("div", "who", w ? w.userName : m.writerId));
+    div.append(userEl("div", "who", w ? w.userName : m.writerId));
   }
   const meta = el("div", "time");
   const count = el("span", "unread-count");
   meta.append(count, document.createTextNode(timeOf(m.createdAt)));
-  div.append(el("div", "bubble", m.message), meta);
+  div.append(userEl("div", "bubble", m.message), meta);
   div.dataset.writer = m.writerId;
   div.dataset.unread = m.unreadCount === undefined ? "" : m.unreadCount;
   showUnread(div);
