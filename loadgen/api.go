@@ -67,7 +67,7 @@ func (a *api) call(ctx context.Context, session, method, path string, body, out 
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if session != "" {
-		req.Header.Set("Cookie", sessionCookie+"="+session)
+		req.Header.Set("Cookie", session)
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
@@ -91,8 +91,9 @@ func (a *api) call(ctx context.Context, session, method, path string, body, out 
 		}
 	}
 	for _, c := range resp.Cookies() {
-		if c.Name == sessionCookie {
-			return c.Value, nil
+		// Over TLS (or with --secure-cookies) the name has the __Host- prefix.
+		if c.Name == sessionCookie || c.Name == "__Host-"+sessionCookie {
+			return c.Name + "=" + c.Value, nil
 		}
 	}
 	return "", nil

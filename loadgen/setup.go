@@ -13,7 +13,7 @@ import (
 type user struct {
 	id      string
 	api     *api   // the gateway that holds its session
-	session string // its session cookie
+	session string // its session cookie, as name=value
 }
 
 // room is an opened group room.

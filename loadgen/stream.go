@@ -31,7 +31,7 @@ func openStream(ctx context.Context, u *user) (*stream, error) {
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cookie", sessionCookie+"="+u.session)
+	req.Header.Set("Cookie", u.session)
 	resp, err := u.api.hc.Do(req)
 	if err != nil {
 		return nil, err

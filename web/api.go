@@ -30,7 +30,7 @@ func (s *Server) authed(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) session(r *http.Request) *Session {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookieName(r, sessionCookie))
 	if err != nil {
 		return nil
 	}
@@ -117,7 +117,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.endSession(old)
 	}
 	sid, _ := s.sessions.create(u)
-	setSessionCookie(w, r, sid, s.cfg.SessionMax, s.cfg.SecureCookies)
+	s.setSessionCookie(w, r, sid)
 	s.hub.sendPre(pre, "login", map[string]any{"user": u})
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
 }
@@ -132,7 +132,7 @@ func (s *Server) endSession(sess *Session) {
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	sess := sessionOf(r)
 	s.endSession(sess) // the streams end now
-	clearSessionCookie(w, r, s.cfg.SecureCookies)
+	s.clearSessionCookie(w, r)
 	w.WriteHeader(http.StatusNoContent)
 	// The logout date is recorded in the background: a slow backend must
 	// not hold up a logout, which has taken effect here already.
@@ -226,7 +226,7 @@ func (s *Server) handleOpenRoom(w http.ResponseWriter, r *http.Request) {
 func roomID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("roomId"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, chatbus.Errorf(chatbus.CodeInvalid, "the room id must be a positive number")
+		return 0, chatbus.Errorf(chatbus.CodeInvalid, "the room id must be a positive whole number")
 	}
 	return id, nil
 }
@@ -243,7 +243,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
-				s.writeError(w, r, chatbus.Errorf(chatbus.CodeInvalid, "%s must be a seq (a number ≥ 0)", name))
+				s.writeError(w, r, chatbus.Errorf(chatbus.CodeInvalid, "%s must be a seq (a whole number ≥ 0)", name))
 				return
 			}
 			*dst = n
@@ -253,7 +253,7 @@ func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			s.writeError(w, r, chatbus.Errorf(chatbus.CodeInvalid, "limit must be a number ≥ 1"))
+			s.writeError(w, r, chatbus.Errorf(chatbus.CodeInvalid, "limit must be a whole number ≥ 1"))
 			return
 		}
 		f.Limit = n

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -148,4 +149,92 @@ func TestInvisibleTextRefused(t *testing.T) {
 	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "message holds a bidirectional control character")
 	r = w.alice.do("POST", "/api/rooms", `{"memberIds":["bob"],"name":"\u202eroom"}`)
 	wantErrorMessage(t, r, http.StatusBadRequest, "invalid", "roomName holds a bidirectional control character")
+}
+
+// API answers are not to be cached: they are one user's.
+func TestAPIAnswersNotCached(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, web.Config{})
+	for _, r := range []*result{w.alice.do("GET", "/api/me", nil), w.alice.do("GET", "/api/rooms", nil),
+		w.browser().do("GET", "/api/me", nil), w.alice.do("GET", "/api/nope", nil),
+		w.browser().do("POST", "/api/login", `{"userId":"alice","userPw":"`+password+`"}`)} {
+		if got := r.Header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%v: Cache-Control %q", r, got)
+		}
+	}
+}
+
+// A Secure cookie has the __Host- prefix (Secure, Path=/, no Domain: a
+// sibling subdomain or a plain-HTTP page cannot plant or shadow it); the
+// session works under that name, and the stream before login too.
+func TestHostPrefixedCookies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		cfg  web.Config
+		tls  bool
+	}{{"TLS", web.Config{}, true}, {"--secure-cookies", web.Config{SecureCookies: true}, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEnv(t, tc.cfg, tc.tls)
+			e.signUp("alice")
+			b := e.browser()
+			var pre *eventStream
+			if tc.tls { // the jar sends Secure cookies over TLS only
+				pre = b.events()
+				pre.ready()
+				if b.cookie("__Host-chatbus_pre", "/") == "" {
+					t.Error("no __Host-chatbus_pre cookie for the whole host")
+				}
+			}
+			c := sessionCookie(t, b.login("alice", password))
+			if pre != nil {
+				if ev := pre.next(5 * time.Second); ev.Name != "login" {
+					t.Errorf("the stream before login got %q, want login", ev.Name)
+				}
+			}
+			if c.Name != "__Host-chatbus_session" || !c.Secure || c.Path != "/" || c.Domain != "" {
+				t.Errorf("session cookie %+v", c)
+			}
+			// By hand: the jar would not send it over plain HTTP.
+			r := e.browser().do("GET", "/api/me", nil, "Cookie", c.Name+"="+c.Value)
+			wantUser(t, wantJSON(t, r, http.StatusOK)["user"], "alice")
+			r = e.browser().do("GET", "/api/me", nil, "Cookie", "chatbus_session="+c.Value)
+			wantError(t, r, http.StatusUnauthorized, "unauthenticated")
+		})
+	}
+	// Plain HTTP, no --secure-cookies: no prefix (browsers would refuse it).
+	e := newEnv(t, web.Config{})
+	e.signUp("alice")
+	if c := sessionCookie(t, e.browser().login("alice", password)); c.Name != "chatbus_session" || c.Secure {
+		t.Errorf("session cookie over plain HTTP: %+v", c)
+	}
+}
+
+// X-Request-Id is taken from a trusted proxy only; anyone else's call gets
+// an id made anew, so no client can plant ids in the logs.
+func TestRequestIDFromTrustedProxies(t *testing.T) {
+	t.Parallel()
+	untrusted := newEnv(t, web.Config{})
+	if got := untrusted.browser().do("GET", "/api/me", nil, "X-Request-Id", "lb-1234").Header.Get("X-Request-Id"); got == "" || got == "lb-1234" {
+		t.Errorf("a client's request id came back as %q", got)
+	}
+	trusted := newEnv(t, web.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}})
+	if got := trusted.browser().do("GET", "/api/me", nil, "X-Request-Id", "lb-1234").Header.Get("X-Request-Id"); got != "lb-1234" {
+		t.Errorf("a trusted proxy's request id came back as %q", got)
+	}
+}
+
+// Numbers that must be whole say so: 1.0 and 1.5 are not room ids or seqs.
+func TestWholeNumbers(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, web.Config{})
+	for _, path := range []string{"/api/rooms/1.0/messages", "/api/rooms/1.5/messages"} {
+		wantErrorMessage(t, w.alice.do("GET", path, nil), http.StatusBadRequest, "invalid", "the room id must be a positive whole number")
+	}
+	for _, q := range []string{"before=1.5", "after=1.0", "limit=1.5"} {
+		wantErrorMessage(t, w.alice.do("GET", fmt.Sprintf("/api/rooms/%d/messages?%s", w.room, q), nil), http.StatusBadRequest, "invalid", "a whole number")
+	}
+	for _, body := range []string{`{"seq":1.5}`, `{"seq":1.0}`} {
+		wantErrorMessage(t, w.alice.do("POST", fmt.Sprintf("/api/rooms/%d/read", w.room), body), http.StatusBadRequest, "invalid", "seq must be a whole number")
+	}
 }

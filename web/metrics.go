@@ -106,8 +106,10 @@ var requestIDs = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 func (s *Server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		// Only a trusted proxy names the call: a client's own id would
+		// let it plant misleading lines in the logs.
 		id := r.Header.Get("X-Request-Id")
-		if !requestIDs.MatchString(id) {
+		if !requestIDs.MatchString(id) || !contains(s.cfg.TrustedProxies, s.peerAddr(r)) {
 			id = rand.Text()[:16]
 		}
 		w.Header().Set("X-Request-Id", id)

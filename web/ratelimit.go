@@ -78,12 +78,7 @@ func retryAfter(w http.ResponseWriter, d time.Duration) {
 // the peer is a trusted proxy, the last address of X-Forwarded-For that is
 // not one of the trusted proxies.
 func (s *Server) clientAddr(r *http.Request) netip.Addr {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	a = a.Unmap()
+	a := s.peerAddr(r)
 	if !contains(s.cfg.TrustedProxies, a) {
 		return a
 	}
@@ -98,6 +93,16 @@ func (s *Server) clientAddr(r *http.Request) netip.Addr {
 		}
 	}
 	return a
+}
+
+// peerAddr is the address of the request's peer: the client, or a proxy.
+func (s *Server) peerAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
 }
 
 // addrKey is the rate-limit key of the request's client: its IPv4 address,

@@ -118,14 +118,29 @@ func (s *sessions) sweep() {
 
 const sessionCookie = "chatbus_session"
 
-// setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax, and
-// Secure when the request came over TLS.
-func setSessionCookie(w http.ResponseWriter, r *http.Request, id string, maxAge time.Duration, secure bool) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: secure || r.TLS != nil, MaxAge: int(maxAge.Seconds())})
+// secure tells whether the gateway's cookies are Secure for r: over TLS, or
+// behind a proxy that ends TLS (--secure-cookies).
+func (s *Server) secure(r *http.Request) bool { return s.cfg.SecureCookies || r.TLS != nil }
+
+// cookieName is the name of one of the gateway's cookies for r: a Secure
+// cookie has the __Host- prefix, with which browsers take it only when it is
+// Secure, for the whole host (Path=/) and no Domain — so a sibling
+// subdomain or a page served over plain HTTP cannot set or shadow it.
+func (s *Server) cookieName(r *http.Request, base string) string {
+	if s.secure(r) {
+		return "__Host-" + base
+	}
+	return base
 }
 
-func clearSessionCookie(w http.ResponseWriter, r *http.Request, secure bool) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, Secure: secure || r.TLS != nil, MaxAge: -1})
+// setSessionCookie sets the session cookie: HttpOnly, SameSite=Lax, and
+// Secure (and __Host-) when the request came over TLS.
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(r, sessionCookie), Value: id, Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.secure(r), MaxAge: int(s.cfg.SessionMax.Seconds())})
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(r, sessionCookie), Value: "", Path: "/", HttpOnly: true,
+		SameSite: http.SameSiteLaxMode, Secure: s.secure(r), MaxAge: -1})
 }

@@ -24,7 +24,7 @@ const preCookie = "chatbus_pre"
 // this process issued it: it is signed, so that no one can plant an id in a
 // browser and read its login on a stream of their own.
 func (s *Server) preID(r *http.Request) string {
-	c, err := r.Cookie(preCookie)
+	c, err := r.Cookie(s.cookieName(r, preCookie))
 	if err != nil {
 		return ""
 	}
@@ -82,8 +82,13 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		st.pre = s.preID(r)
 		if st.pre == "" {
 			st.pre = s.newPreID()
-			http.SetCookie(w, &http.Cookie{Name: preCookie, Value: st.pre, Path: "/api/", HttpOnly: true,
-				SameSite: http.SameSiteLaxMode, Secure: s.cfg.SecureCookies || r.TLS != nil})
+			// __Host- cookies are for Path=/ only.
+			path := "/api/"
+			if s.secure(r) {
+				path = "/"
+			}
+			http.SetCookie(w, &http.Cookie{Name: s.cookieName(r, preCookie), Value: st.pre, Path: path, HttpOnly: true,
+				SameSite: http.SameSiteLaxMode, Secure: s.secure(r)})
 		}
 	}
 	st.addr = s.addrKey(r)

@@ -55,8 +55,8 @@ type webFlags struct {
 	RequestTimeout time.Duration `help:"How long the gateway waits for the backend's reply." default:"10s"`
 	LimitsExempt   []string      `help:"Addresses (CIDR) exempt from rate and connection limits, e.g. 127.0.0.1/32 for a local load test." sep:","`
 	TrustedOrigins []string      `help:"Origins allowed to make cross-origin requests (behind a proxy that rewrites Host), e.g. https://chat.example.com." sep:","`
-	SecureCookies  bool          `help:"Mark cookies Secure though served over HTTP (behind a proxy that ends TLS)."`
-	TrustedProxies []string      `help:"Reverse proxies (CIDR) whose X-Forwarded-For names the client, for rate limits." sep:","`
+	SecureCookies  bool          `help:"Mark cookies Secure (named __Host-…) though served over HTTP (behind a proxy that ends TLS)."`
+	TrustedProxies []string      `help:"Reverse proxies (CIDR) whose X-Forwarded-For names the client (for rate limits) and whose X-Request-Id is kept." sep:","`
 	StreamsPerUser int           `help:"Open event streams allowed per user (devices and tabs)." default:"10"`
 	StreamsPerAddr int           `help:"Open event streams allowed per address before login." default:"20"`
 	ResumeEvents   int           `help:"Recent events held so that a reconnecting stream is given what it missed." default:"50000"`
