@@ -292,8 +292,14 @@ func (m *Messenger) AddFriends(ctx context.Context, userID string, friendIDs []s
 		if err != nil {
 			return nil, err
 		}
+		// Which of several ids are unknown is not told: that would make
+		// one call a test of MaxFriendsPerCall ids for existence. Adding
+		// one id at a time (as people do) still says when it is unknown.
 		if missing := absent(ids, func(f string) bool { _, ok := found[f]; return ok }); len(missing) > 0 {
-			return nil, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
+			if len(ids) == 1 {
+				return nil, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
+			}
+			return nil, Errorf(CodeNotFound, "one or more of these ids are not users; add them one by one to see which")
 		}
 		current, err := tx.Friends(ctx, id)
 		if err != nil {
@@ -362,14 +368,9 @@ func (m *Messenger) OpenRoom(ctx context.Context, req OpenRoom) (Room, error) {
 			return Room{}, err
 		}
 		mine := friendSet(friends)
+		// Whether a stranger exists is not told: rooms are for friends,
+		// and the answer would test up to 99 ids for existence.
 		if strangers := absent(ids, func(f string) bool { return mine[f] }); len(strangers) > 0 {
-			found, err := tx.Users(ctx, strangers)
-			if err != nil {
-				return Room{}, err
-			}
-			if missing := absent(strangers, func(f string) bool { _, ok := found[f]; return ok }); len(missing) > 0 {
-				return Room{}, Errorf(CodeNotFound, "no user with id %s", quoteList(missing))
-			}
 			return Room{}, Errorf(CodeForbidden, "not on your friend list: %s", quoteList(strangers))
 		}
 		now := m.Now()

@@ -622,10 +622,10 @@ func TestOpenRoom(t *testing.T) {
 	}{
 		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"d"}}, chatbus.CodeForbidden},
 		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b", "d"}}, chatbus.CodeForbidden},
-		{chatbus.OpenRoom{UserID: "c", FriendIDs: []string{"a"}}, chatbus.CodeForbidden}, // friendship is one-way
-		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"nobody"}}, chatbus.CodeNotFound},
-		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b", "nobody"}, Name: "x"}, chatbus.CodeNotFound},
-		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"d", "nobody"}}, chatbus.CodeNotFound},
+		{chatbus.OpenRoom{UserID: "c", FriendIDs: []string{"a"}}, chatbus.CodeForbidden},      // friendship is one-way
+		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"nobody"}}, chatbus.CodeForbidden}, // not told apart (TestFriendIDsDoNotEnumerate)
+		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b", "nobody"}, Name: "x"}, chatbus.CodeForbidden},
+		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"d", "nobody"}}, chatbus.CodeForbidden},
 		{chatbus.OpenRoom{UserID: "nobody", FriendIDs: []string{"a"}}, chatbus.CodeNotFound},
 		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"a"}}, chatbus.CodeInvalid},
 		{chatbus.OpenRoom{UserID: "a", FriendIDs: []string{"b", "A"}}, chatbus.CodeInvalid},
@@ -1329,4 +1329,41 @@ func eventIDs(evs []chatbus.Event) []int64 {
 		ids[i] = ev.ID
 	}
 	return ids
+}
+
+// TestFriendIDsDoNotEnumerate (issue 12, finding 10): adding friends takes
+// at most MaxFriendsPerCall ids, and tells that an id is unknown only when
+// it is the one id asked about; opening a room says "not on your friend
+// list" whether the id exists or not. So no call tests many ids at once.
+func TestFriendIDsDoNotEnumerate(t *testing.T) {
+	e := newEnv(t)
+	e.signUp(t, "a", "b", "c", "d")
+	ctx := t.Context()
+	if chatbus.MaxFriendsPerCall != 20 {
+		t.Errorf("MaxFriendsPerCall = %d, want 20 (docs/wire.md)", chatbus.MaxFriendsPerCall)
+	}
+	many := make([]string, chatbus.MaxFriendsPerCall+1)
+	for i := range many {
+		many[i] = fmt.Sprintf("u%d", i)
+	}
+	_, err := e.m.AddFriends(ctx, "a", many)
+	if chatbus.ErrorCode(err) != chatbus.CodeInvalid || !strings.Contains(chatbus.ErrorMessage(err), "more than 20") {
+		t.Errorf("21 ids: %v", err)
+	}
+	_, err = e.m.AddFriends(ctx, "a", []string{"nobody"})
+	if chatbus.ErrorCode(err) != chatbus.CodeNotFound || chatbus.ErrorMessage(err) != `no user with id "nobody"` {
+		t.Errorf("one unknown id: %v", err)
+	}
+	_, err = e.m.AddFriends(ctx, "a", []string{"b", "nobody", "ghost"})
+	if msg := chatbus.ErrorMessage(err); chatbus.ErrorCode(err) != chatbus.CodeNotFound ||
+		strings.Contains(msg, "nobody") || strings.Contains(msg, "ghost") || !strings.Contains(msg, "one or more") {
+		t.Errorf("unknown ids among several: %v", err)
+	}
+	e.befriend(t, "a", "b")
+	for _, ids := range [][]string{{"nobody"}, {"d"}, {"b", "nobody"}, {"b", "d"}} {
+		_, err := e.m.OpenRoom(ctx, chatbus.OpenRoom{UserID: "a", FriendIDs: ids, Name: "x"})
+		if chatbus.ErrorCode(err) != chatbus.CodeForbidden || !strings.Contains(chatbus.ErrorMessage(err), "not on your friend list") {
+			t.Errorf("OpenRoom(a, %q): %v, want forbidden whether the id exists or not", ids, err)
+		}
+	}
 }

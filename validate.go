@@ -20,7 +20,7 @@ const (
 	MaxPreviewLen     = 100 // of the last message in the room list
 	MaxClientMsgIDLen = 64
 	MaxRoomNameLen    = 100
-	MaxFriendsPerCall = 100
+	MaxFriendsPerCall = 20 // few, so that no call can test many ids for existence
 	MaxRoomMembers    = 100
 	MaxPageLimit      = 200
 	DefaultPageLimit  = 50

@@ -83,6 +83,8 @@ func TestOperations(t *testing.T) {
 
 	// Friends: all or nothing.
 	_, err = c.AddFriends(ctx, "alice", []string{"bob", "ghost"})
+	wantCode(t, err, chatbus.CodeNotFound, "one or more")
+	_, err = c.AddFriends(ctx, "alice", []string{"ghost"})
 	wantCode(t, err, chatbus.CodeNotFound, `"ghost"`)
 	if fs, _ := c.Friends(ctx, "alice"); len(fs) != 0 {
 		t.Fatalf("a failed add left friends %+v", fs)
@@ -124,7 +126,7 @@ func TestOperations(t *testing.T) {
 	_, err = c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "bob", FriendIDs: []string{"carol"}})
 	wantCode(t, err, chatbus.CodeForbidden, "friend list")
 	_, err = c.OpenRoom(ctx, chatbus.OpenRoom{UserID: "alice", FriendIDs: []string{"ghost"}})
-	wantCode(t, err, chatbus.CodeNotFound, "ghost")
+	wantCode(t, err, chatbus.CodeForbidden, "ghost") // whether it exists is not told
 
 	// Chats: members only, per-room seq, resend is a no-op.
 	m1, err := c.PostMessage(ctx, chatbus.PostMessage{RoomID: direct.ID, WriterID: "alice", Message: "hi bob"})

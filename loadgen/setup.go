@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/chatbus/chatbus"
 )
 
 // user is one signed-up, logged-in bench user.
@@ -78,7 +80,7 @@ func openRooms(ctx context.Context, users []*user, count, members, limit int) ([
 	}
 	err := forEach(ctx, len(openers), limit, func(ctx context.Context, i int) error {
 		o := openers[i]
-		for ids := range chunks(friends[o], 100) { // the API takes 100 a call
+		for ids := range chunks(friends[o], chatbus.MaxFriendsPerCall) { // the most a call takes
 			if _, err := o.api.call(ctx, o.session, "POST", "/api/friends", map[string]any{"friendIds": ids}, nil, 200); err != nil {
 				return fmt.Errorf("befriend: %w", err)
 			}

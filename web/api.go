@@ -188,6 +188,15 @@ func (s *Server) handleAddFriends(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
+	// Every id counts, known or not (more than a call may hold are refused
+	// by the backend before it looks any up).
+	if n := len(body.FriendIDs); !s.exempt(r) && n <= chatbus.MaxFriendsPerCall {
+		if ok, wait := s.friendAdd.allowN(s.userID(r), n, time.Now()); !ok {
+			retryAfter(w, wait)
+			s.writeError(w, r, chatbus.Errorf(chatbus.CodeRateLimited, "too many friend requests; try again later"))
+			return
+		}
+	}
 	friends, err := s.svc.AddFriends(r.Context(), s.userID(r), body.FriendIDs)
 	if err != nil {
 		s.writeError(w, r, err)

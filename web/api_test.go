@@ -252,7 +252,7 @@ func TestRooms(t *testing.T) {
 	// Only friends may be invited ("wrong member"), and only users that exist.
 	wantError(t, carol.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"dave"}}), http.StatusForbidden, "forbidden")
 	wantError(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"dave"}, "name": "x"}), http.StatusForbidden, "forbidden")
-	wantError(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"nobody"}}), http.StatusNotFound, "not_found")
+	wantError(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"nobody"}}), http.StatusForbidden, "forbidden")
 	wantError(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{}}), http.StatusBadRequest, "invalid")
 	wantError(t, alice.do("POST", "/api/rooms", map[string]any{"memberIds": []string{"alice"}}), http.StatusBadRequest, "invalid")
 }

@@ -238,3 +238,33 @@ func TestWholeNumbers(t *testing.T) {
 		wantErrorMessage(t, w.alice.do("POST", fmt.Sprintf("/api/rooms/%d/read", w.room), body), http.StatusBadRequest, "invalid", "seq must be a whole number")
 	}
 }
+
+// Friend adds are limited per user, by the ids asked about, known or not;
+// a call takes at most 20 ids, and of several it does not say which are
+// unknown: POST /api/friends is no way to test which ids exist.
+func TestFriendAddsLimited(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, web.Config{FriendAddsPerUser: 4})
+	wantErrorMessage(t, w.carol.do("POST", "/api/friends", map[string]any{"friendIds": []string{"x1"}}),
+		http.StatusNotFound, "not_found", `no user with id "x1"`)
+	r := w.carol.do("POST", "/api/friends", map[string]any{"friendIds": []string{"x2", "x3", "bob"}})
+	wantErrorMessage(t, r, http.StatusNotFound, "not_found", "one or more")
+	if strings.Contains(string(r.Body), "x2") || strings.Contains(string(r.Body), "x3") {
+		t.Errorf("the answer names the unknown ids: %v", r)
+	}
+	r = w.carol.do("POST", "/api/friends", map[string]any{"friendIds": []string{"bob"}})
+	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After: %v", r)
+	}
+	// Others are not held up by carol.
+	wantJSON(t, w.bob.do("POST", "/api/friends", map[string]any{"friendIds": []string{"carol"}}), http.StatusOK)
+	// More ids than a call takes: refused as such, not counted.
+	many := make([]string, 21)
+	for i := range many {
+		many[i] = fmt.Sprintf("y%d", i)
+	}
+	wantErrorMessage(t, w.alice.do("POST", "/api/friends", map[string]any{"friendIds": many}),
+		http.StatusBadRequest, "invalid", "more than 20")
+	wantJSON(t, w.alice.do("POST", "/api/friends", map[string]any{"friendIds": []string{"carol"}}), http.StatusOK)
+}

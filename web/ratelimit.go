@@ -39,6 +39,13 @@ func newLimiter(n int, per time.Duration) *limiter {
 
 // allow takes one attempt for key; when none is left it returns how long to wait.
 func (l *limiter) allow(key string, now time.Time) (ok bool, retry time.Duration) {
+	return l.allowN(key, 1, now)
+}
+
+// allowN takes n attempts at once for key (at most the burst: more could
+// never be allowed).
+func (l *limiter) allowN(key string, n int, now time.Time) (ok bool, retry time.Duration) {
+	n = max(1, min(n, l.burst))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.keys[key]
@@ -50,7 +57,7 @@ func (l *limiter) allow(key string, now time.Time) (ok bool, retry time.Duration
 		l.keys[key] = e
 	}
 	e.seen = now
-	r := e.l.ReserveN(now, 1)
+	r := e.l.ReserveN(now, n)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d

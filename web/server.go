@@ -54,6 +54,10 @@ type Config struct {
 	// SignUpsPerAddr is the sign-ups allowed per hour from one address
 	// (default 20).
 	SignUpsPerAddr int
+	// FriendAddsPerUser is how many ids one user may add as friends (or
+	// try to) per hour (default 60): every id asked about counts, known or
+	// not, so that the friend list is no way to test which ids exist.
+	FriendAddsPerUser int
 	// StreamsPerUser and StreamsPerAddr cap open event streams (defaults 10
 	// and 20: devices and tabs; streams before login, per address).
 	StreamsPerUser, StreamsPerAddr int
@@ -88,7 +92,8 @@ type Server struct {
 	byAccount *limiter
 	byAddr    *limiter
 	signups   *limiter
-	preKey    []byte // signs the ids of streams opened before login
+	friendAdd *limiter // ids asked to be added, per user
+	preKey    []byte   // signs the ids of streams opened before login
 	handler   http.Handler
 }
 
@@ -121,6 +126,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SignUpsPerAddr <= 0 {
 		cfg.SignUpsPerAddr = 20
 	}
+	if cfg.FriendAddsPerUser <= 0 {
+		cfg.FriendAddsPerUser = 60
+	}
 	if cfg.StreamsPerUser <= 0 {
 		cfg.StreamsPerUser = 10
 	}
@@ -132,6 +140,7 @@ func New(cfg Config) (*Server, error) {
 		byAccount: newLimiter(cfg.LoginPerAccount, time.Minute),
 		byAddr:    newLimiter(cfg.LoginPerAddr, time.Minute),
 		signups:   newLimiter(cfg.SignUpsPerAddr, time.Hour),
+		friendAdd: newLimiter(cfg.FriendAddsPerUser, time.Hour),
 		preKey:    []byte(rand.Text())}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -250,6 +259,7 @@ func (s *Server) Run(ctx context.Context) {
 			s.byAccount.sweep(now)
 			s.byAddr.sweep(now)
 			s.signups.sweep(now)
+			s.friendAdd.sweep(now)
 		}
 	}
 }
