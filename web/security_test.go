@@ -215,7 +215,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{anon, "POST", "/api/login", `{`, 400},
 		{alice, "GET", "/api/me", nil, 200},
 		{alice, "GET", "/api/rooms", nil, 200},
-		{alice, "POST", "/api/rooms", `{"memberIds":["nobody"]}`, 404},
+		{alice, "POST", "/api/friends", `{"friendIds":["nobody"]}`, 404},
 		{alice, "PUT", "/api/me/status", `{"userStatus":"x"}`, 200},
 		{alice, "PUT", "/api/me/status", `{"userStatus":"x"}`, 403}, // with crossSite below
 	} {
