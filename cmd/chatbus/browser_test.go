@@ -196,6 +196,9 @@ func TestBrowserJourney(t *testing.T) {
 	// Bob's friend list is his own (friendship is one-way), but he is told,
 	// at once, and adds Alice back from the notice.
 	bob.waitJS("the notice to bob", visible("#notice")+` && document.getElementById('notice-text').textContent.startsWith('Alice (alice) added you')`)
+	// User text is isolated: a name and an id are each a <bdi> of their own.
+	bob.waitJS("names and ids isolated", `[...document.querySelectorAll('#notice-text bdi')].map(e => e.textContent).join('|') === 'Alice|alice' && `+
+		`[...document.querySelectorAll('#me-name bdi')].map(e => e.textContent).join('|') === 'Bob '+`+"`"+xss+"`"+`+'|bob'`)
 	bob.do("add alice back", chromedp.Click(chromedp.CSS("#notice-action")))
 	bob.waitJS("alice on bob's list", `document.querySelectorAll('#friends li').length === 1`)
 	if got := alice.text("#friends li .sub"); got != "at work "+xss {
@@ -216,6 +219,7 @@ func TestBrowserJourney(t *testing.T) {
 		)
 	}
 	alice.waitJS("both messages", `document.querySelectorAll('#messages .msg.mine').length === 2`)
+	alice.waitJS("messages isolated", `[...document.querySelectorAll('#messages .bubble')].every(e => e.dir === 'auto')`)
 	// Bob has not read them: each shows KakaoTalk's "1".
 	alice.waitJS("unread by bob", `[...document.querySelectorAll('#messages .msg.mine .unread-count')].every(e => !e.hidden && e.textContent === '1')`)
 
