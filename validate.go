@@ -60,6 +60,11 @@ func validateEmail(email string) error {
 	if email == "" {
 		return Errorf(CodeInvalid, "email is required")
 	}
+	// net/mail takes any UTF-8, invisible and bidi characters too: an
+	// address that looks like another's would be another account.
+	if strings.ContainsFunc(email, func(r rune) bool { return unicode.IsControl(r) || invisible(r) }) {
+		return Errorf(CodeInvalid, "email %q holds invisible or control characters", email)
+	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" || len(email) > MaxEmailLen || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
 		return Errorf(CodeInvalid, "email %q is not a valid address", email)

@@ -59,6 +59,12 @@ func TestInvisibleAndBidiText(t *testing.T) {
 			t.Errorf("%s: %v", what, err)
 		}
 	}
+	for _, s := range append(append(invisible, bidi...), marks...) {
+		req := signUpReq("mailer")
+		req.Email = "mail" + s + "er@example.com"
+		_, err := e.m.SignUp(t.Context(), req)
+		refused("email "+strq(req.Email), err, "holds invisible or control characters")
+	}
 	for _, s := range invisible {
 		refused("userName "+strq(s), signUp(s), "userName has nothing visible")
 		refused("roomName "+strq(s), openRoom(s), "roomName has nothing visible")
