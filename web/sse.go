@@ -145,7 +145,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if open.resync && out.event(open.id, "resync", map[string]string{
-		"reason": "the events since your last one are no longer held; reload"}) != nil {
+		"reason": "the events since your last one cannot be given (no longer held, or not of this log); reload"}) != nil {
 		return
 	}
 	for _, e := range open.backlog {
