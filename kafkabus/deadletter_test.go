@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -49,10 +50,11 @@ func TestSecretDeadLetters(t *testing.T) {
 			all = append(all, sent{op, v})
 		}
 	}
+	// A dead letter is written with its reply, but may show after it.
+	dead := s.waitRecords(t, s.topics.SecretDeadLetter(), len(all))
 	if dead := s.readAll(t, s.topics.DeadLetter()); len(dead) != 0 {
 		t.Errorf("the long-kept dead-letter topic holds %d records of password topics", len(dead))
 	}
-	dead := s.readAll(t, s.topics.SecretDeadLetter())
 	if len(dead) != len(all) {
 		t.Fatalf("%s holds %d records, want %d", s.topics.SecretDeadLetter(), len(dead), len(all))
 	}
@@ -75,7 +77,7 @@ func TestSecretDeadLetters(t *testing.T) {
 	}
 	// The other topics' dead letters keep the value, for replay.
 	r.send(kafkabus.OpRooms, "a", `{"userId":`, kgo.RecordHeader{Key: "correlation-id", Value: []byte("x")})
-	if dead := s.readAll(t, s.topics.DeadLetter()); len(dead) != 1 || string(dead[0].Value) != `{"userId":` {
+	if dead := s.waitRecords(t, s.topics.DeadLetter(), 1); len(dead) != 1 || string(dead[0].Value) != `{"userId":` {
 		t.Errorf("dead letters of a topic without passwords: %v", dead)
 	}
 }
@@ -97,5 +99,18 @@ func TestSecretDeadLetterRetention(t *testing.T) {
 		if want := op == kafkabus.OpLogin || op == kafkabus.OpSignUp; op.Secret != want {
 			t.Errorf("%s: Secret is %v", op.Name, op.Secret)
 		}
+	}
+}
+
+// waitRecords reads topic until it holds n records, for 10 s at most.
+func (s *system) waitRecords(t *testing.T, topic string, n int) []*kgo.Record {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs := s.readAll(t, topic)
+		if len(recs) >= n || time.Now().After(deadline) {
+			return recs
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -143,7 +143,7 @@ func TestInternalErrorsAreRetriedThenDeadLettered(t *testing.T) {
 	}
 	signUp(t, s.client, "after")
 	// A sign-up carries a password: its dead letter holds no value.
-	dead := s.readAll(t, s.topics.SecretDeadLetter())
+	dead := s.waitRecords(t, s.topics.SecretDeadLetter(), 1)
 	if len(dead) != 1 || string(dead[0].Key) != "broken" || dead[0].Value != nil {
 		t.Fatalf("dead letters: %d", len(dead))
 	}
