@@ -53,7 +53,7 @@ func TestClusterProcesses(t *testing.T) {
 	defer func() { cancel(); sent.Wait(); subs.Wait() }()
 
 	dir := t.TempDir()
-	env := []string{"CHATBUS_LOG_LEVEL=info"} // kgo's debug lines would be most of the work
+	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)} // kgo's debug lines would be most of the work
 	b := startCmd(t, env, []string{"embedded broker listening"},
 		"broker", "--broker-count", "3", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir+"/broker")
 	b.mu.Lock()

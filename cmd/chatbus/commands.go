@@ -32,6 +32,9 @@ func (c *backendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if err != nil {
 		return err
 	}
+	if conn.Keys, err = c.keys(c.DataDir, false); err != nil {
+		return err
+	}
 	return runBackend(ctx, log, o, c.DataDir, conn, c.kafkaFlags, c.backendFlags, false)
 }
 
@@ -43,6 +46,9 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	// Certificate files are read before anything starts.
 	conn, err := c.conn(log)
 	if err != nil {
+		return err
+	}
+	if conn.Keys, err = c.keys(c.DataDir, true); err != nil {
 		return err
 	}
 	if embedded {
@@ -87,6 +93,9 @@ func (c *frontendCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	}
 	conn, err := c.conn(log)
 	if err != nil {
+		return err
+	}
+	if conn.Keys, err = c.keys("", false); err != nil {
 		return err
 	}
 	ln, err := listenHTTP(c.HTTPAddr)

@@ -51,7 +51,7 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	// Kafka clients' debug lines would be most of the work of logging.
-	env := []string{"CHATBUS_LOG_LEVEL=info"}
+	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)}
 	b := startCmd(t, env, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
 	b.mu.Lock()
 	brokers := b.kafka

@@ -67,12 +67,14 @@ type runCmd struct {
 	dataFlags
 	brokerFlags
 	kafkaFlags
+	busFlags
 	backendFlags
 	webFlags
 }
 
 type frontendCmd struct {
 	kafkaFlags
+	busFlags
 	webFlags
 }
 
@@ -84,5 +86,6 @@ type brokerCmd struct {
 type backendCmd struct {
 	dataFlags
 	kafkaFlags
+	busFlags
 	backendFlags
 }
