@@ -206,8 +206,8 @@ func NewFeedMetrics(reg prometheus.Registerer) *FeedMetrics {
 			Name: "chatbus_feed_lag",
 			Help: "Events this frontend has not read yet: the event topics' high watermarks at the last fetch minus its position, summed over partitions.",
 		}),
-		refusals: refusedCounter("chatbus_feed_events_refused_total",
-			"Event records refused because the bus secret does not sign them (forged or unsigned): not pushed to anyone."),
+		refusals: refusedCounter("chatbus_frontend_records_refused_total",
+			"Event and session records refused because the bus secret does not sign them (forged or unsigned): not pushed, no session."),
 		parts: map[topicPartition]int64{},
 	}
 	reg.MustRegister(m.lag, m.refusals)

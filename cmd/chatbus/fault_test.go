@@ -405,8 +405,8 @@ type faultMsg struct {
 }
 
 // chatter is one user's browser across restarts of the frontend: it logs
-// in again when its session is gone (sessions live in the frontend's
-// memory), and retries what failed because a process was down. moveTo
+// in again when its session is gone (it should not be: sessions live in
+// the sessions topic), and retries what failed because a process was down. moveTo
 // sends it to another frontend, as a load balancer would when its own died.
 type chatter struct {
 	t      *testing.T

@@ -45,6 +45,18 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
+	// The frontends' own topic: they know how long a session may last.
+	topics.SessionMax = wf.SessionMax
+	sessionTopic := func(t kafkabus.Topics) []kafkabus.TopicSpec { return []kafkabus.TopicSpec{t.SessionSpec()} }
+	if err := ensureTopics(ctx, conn, topics, sessionTopic); err != nil {
+		return kf.explainKafka(err)
+	}
+	feedMetrics := kafkabus.NewFeedMetrics(o.reg)
+	sessions, err := kafkabus.NewSessionLog(withClientID(conn, kf.ClientID+"-sessions"), topics, feedMetrics)
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
 	client, err := kafkabus.NewClient(kafkabus.ClientConfig{
 		Conn:    withClientID(conn, kf.ClientID+"-frontend"),
 		Topics:  topics,
@@ -67,7 +79,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
-	gw, err := web.New(web.Config{Service: client, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
+	gw, err := web.New(web.Config{Service: client, Sessions: sessions, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
 		SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
 		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
 		StreamsPerUser: wf.StreamsPerUser, StreamsPerAddr: wf.StreamsPerAddr, Resumable: wf.ResumeEvents})
@@ -79,11 +91,19 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	gwDone := make(chan struct{})
 	go func() { gw.Run(ctx); close(gwDone) }()
+	sessionsDone := make(chan struct{})
+	go func() {
+		defer close(sessionsDone)
+		if err := sessions.Run(ctx, gw.ApplySession); err != nil && ctx.Err() == nil {
+			log.Error("read sessions", "err", err)
+		}
+	}()
+	defer func() { <-sessionsDone }()
 	eventsDone := make(chan struct{})
 	go func() {
 		defer close(eventsDone)
 		feed := kafkabus.Feed{Conn: withClientID(conn, kf.ClientID+"-events"),
-			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: kafkabus.NewFeedMetrics(o.reg)}
+			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: feedMetrics}
 		if err := feed.Run(ctx, gw); err != nil && ctx.Err() == nil {
 			log.Error("read events", "err", err)
 		}
