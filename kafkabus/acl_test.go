@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/internal/kafkatest"
 	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/sqlite"
 )
@@ -157,7 +158,7 @@ func TestRoleACLs(t *testing.T) {
 		{"backend", topics.Sessions()},
 		{"backend", topics.Request(kafkabus.OpLogin)},
 	} {
-		if err := tryWrite(conn(tc.role), tc.topic); err == nil {
+		if err := kafkatest.TryWrite(conn(tc.role), tc.topic); err == nil {
 			t.Errorf("%s wrote %s", tc.role, tc.topic)
 		}
 	}
@@ -174,18 +175,6 @@ func TestRoleACLs(t *testing.T) {
 			t.Errorf("%s read %s", tc.role, tc.topic)
 		}
 	}
-}
-
-// tryWrite writes one record to topic, and says why it could not.
-func tryWrite(conn kafkabus.Conn, topic string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(append(conn.Opts(), kgo.DisableIdempotentWrite())...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	return cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte("k"), Value: []byte(`{"isSuccess":true}`)}).FirstErr()
 }
 
 // tryRead reads topic from its start, and says why it could not.
