@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"log/slog"
 	"strings"
 	"sync"
@@ -35,8 +36,8 @@ const SecretBytes = 32
 // bus (add the new one second everywhere, then move it first, then drop the
 // old one). A nil *Keys signs nothing and verifies nothing.
 type Keys struct {
-	ids  []string // per key: the first 4 bytes of SHA-256(key), hex
-	keys [][]byte
+	ids  []string     // per key: the first 4 bytes of SHA-256(key), hex
+	macs []*sync.Pool // per key: *recordMAC
 }
 
 // NewKeys returns the keys of the secrets, the first one signing.
@@ -51,7 +52,8 @@ func NewKeys(secrets ...[]byte) (*Keys, error) {
 		}
 		sum := sha256.Sum256(s)
 		k.ids = append(k.ids, hex.EncodeToString(sum[:4]))
-		k.keys = append(k.keys, bytes.Clone(s))
+		key := bytes.Clone(s)
+		k.macs = append(k.macs, &sync.Pool{New: func() any { return &recordMAC{h: hmac.New(sha256.New, key)} }})
 	}
 	return k, nil
 }
@@ -89,24 +91,35 @@ func NewSecret() string {
 // be replayed as the answer to another request); each field is
 // length-prefixed so that no two records share a message.
 func (k *Keys) mac(i int, r *kgo.Record) []byte {
-	corr := header(r, HeaderCorrelationID)
-	msg := make([]byte, 0, 64+len(r.Topic)+len(r.Key)+len(r.Value)+len(corr))
-	field := func(b []byte, f string) []byte {
-		return append(binary.BigEndian.AppendUint64(b, uint64(len(f))), f...)
-	}
-	msg = append(msg, "chatbus-record-v1\x00"...)
-	msg = field(msg, k.ids[i])
-	msg = field(msg, r.Topic)
-	msg = field(msg, string(r.Key))
+	m := k.macs[i].Get().(*recordMAC)
+	defer k.macs[i].Put(m)
+	m.h.Reset()
+	m.h.Write([]byte("chatbus-record-v1\x00"))
+	m.field([]byte(k.ids[i]))
+	m.field([]byte(r.Topic))
+	m.field(r.Key)
 	if r.Value == nil {
-		msg = append(msg, 0)
+		m.h.Write([]byte{0})
 	} else {
-		msg = field(append(msg, 1), string(r.Value))
+		m.h.Write([]byte{1})
+		m.field(r.Value)
 	}
-	msg = field(msg, corr)
-	m := hmac.New(sha256.New, k.keys[i])
-	m.Write(msg)
-	return m.Sum(nil)
+	m.field([]byte(header(r, HeaderCorrelationID)))
+	return m.h.Sum(nil)
+}
+
+// recordMAC is an HMAC of one key, kept in a pool: making one costs more
+// than the MAC of a small record.
+type recordMAC struct {
+	h   hash.Hash
+	len [8]byte
+}
+
+// field writes b, prefixed by its length.
+func (m *recordMAC) field(b []byte) {
+	binary.BigEndian.PutUint64(m.len[:], uint64(len(b)))
+	m.h.Write(m.len[:])
+	m.h.Write(b)
 }
 
 // Sign adds the record's signature by the first key, replacing any other.
