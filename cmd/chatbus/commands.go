@@ -99,6 +99,15 @@ func (c *runCmd) Run(ctx context.Context, log *slog.Logger, o *ops) error {
 	if err != nil {
 		return err
 	}
+	// The sessions topic first, with this --session-max: the backend,
+	// which creates every topic, does not know it.
+	topics, err := c.topics(embedded)
+	if err != nil {
+		return err
+	}
+	if err := ensureSessionTopic(ctx, frontConn, c.kafkaFlags, &topics, c.webFlags); err != nil {
+		return err
+	}
 	go func() { errs <- runBackend(ctx, log, o, c.DataDir, backConn, c.kafkaFlags, c.backendFlags, embedded) }()
 	go func() { errs <- runFrontend(ctx, log, o, ln, frontConn, c.kafkaFlags, c.webFlags) }()
 	err = <-errs

@@ -45,11 +45,8 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
-	// The frontends' own topic: they know how long a session may last.
-	topics.SessionMax = wf.SessionMax
-	sessionTopic := func(t kafkabus.Topics) []kafkabus.TopicSpec { return []kafkabus.TopicSpec{t.SessionSpec()} }
-	if err := ensureTopics(ctx, conn, topics, sessionTopic); err != nil {
-		return kf.explainKafka(err)
+	if err := ensureSessionTopic(ctx, conn, kf, &topics, wf); err != nil {
+		return err
 	}
 	feedMetrics := kafkabus.NewFeedMetrics(o.reg)
 	sessions, err := kafkabus.NewSessionLog(withClientID(conn, kf.ClientID+"-sessions"), topics, feedMetrics)
@@ -128,6 +125,17 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		err = nil
 	}
 	return err
+}
+
+// ensureSessionTopic creates the frontends' own topic if it is missing: they
+// know how long a session may last, and so how long it keeps records.
+func ensureSessionTopic(ctx context.Context, conn kafkabus.Conn, kf kafkaFlags, topics *kafkabus.Topics, wf webFlags) error {
+	topics.SessionMax = wf.SessionMax
+	spec := func(t kafkabus.Topics) []kafkabus.TopicSpec { return []kafkabus.TopicSpec{t.SessionSpec()} }
+	if err := ensureTopics(ctx, conn, *topics, spec); err != nil {
+		return kf.explainKafka(err)
+	}
+	return nil
 }
 
 // withClientID returns conn with another client id.

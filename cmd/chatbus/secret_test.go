@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,10 +61,27 @@ func keysOf(t *testing.T, path string) *kafkabus.Keys {
 // TestBusSecret: chatbus run makes its bus secret, readable by its owner
 // only, and uses it again when restarted; backend and frontend without one
 // refuse to start, saying which flag is missing; a short one is refused.
+// (And the sessions topic it makes keeps records a day past --session-max.)
 func TestBusSecret(t *testing.T) {
 	dir := t.TempDir()
 	p := startCmd(t, []string{"CHATBUS_DATA_DIR=" + dir}, []string{"backend serving", "web gateway listening"},
-		"run", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+		"run", "--kafka-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--session-max", "48h")
+	p.mu.Lock()
+	adm := clusterAdmin(t, p.kafka)
+	p.mu.Unlock()
+	cfgs, err := adm.DescribeTopicConfigs(context.Background(), "sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rc := range cfgs {
+		for _, c := range rc.Configs {
+			got[c.Key] = c.MaybeValue()
+		}
+	}
+	if got["retention.ms"] != "259200000" || got["cleanup.policy"] != "compact,delete" {
+		t.Errorf("sessions: retention.ms %q, cleanup.policy %q; want 72h (259200000) and compact,delete", got["retention.ms"], got["cleanup.policy"])
+	}
 	p.stop(t, syscall.SIGTERM)
 	path := filepath.Join(dir, "bus.secret")
 	fi, err := os.Stat(path)
