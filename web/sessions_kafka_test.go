@@ -171,3 +171,42 @@ func replay(t testing.TB, conn kafkabus.Conn, recs []*kgo.Record) {
 		t.Fatal(err)
 	}
 }
+
+// TestSharedSessionExpiry: a session used on one frontend stays alive on
+// the others (its use is renewed in the topic, 1% of the idle time but at
+// least every second), and idles out everywhere once unused for the idle
+// time plus that; the absolute limit holds everywhere.
+func TestSharedSessionExpiry(t *testing.T) {
+	conn, topics := startBroker(t)
+	startBackend(t, conn, topics, newMessenger(t))
+	cfg := web.Config{SessionIdle: time.Second}
+	a, b := sharingFrontend(t, conn, topics, cfg), sharingFrontend(t, conn, topics, cfg)
+	a.signUp("alice")
+	onA := a.loggedIn("alice")
+	onB := b.browserWithCookie("chatbus_session", onA.cookie("chatbus_session", "/"))
+	wantJSON(t, onB.do("GET", "/api/me", nil), http.StatusOK)
+	// Used on A for 3.5 s, past B's idle limit (1 s + 1 s): alive on B.
+	for end := time.Now().Add(3500 * time.Millisecond); time.Now().Before(end); time.Sleep(250 * time.Millisecond) {
+		wantJSON(t, onA.do("GET", "/api/me", nil), http.StatusOK)
+	}
+	if r := onB.do("GET", "/api/me", nil); r.Status != http.StatusOK {
+		t.Fatalf("a session in use on A idled out on B: %v", r)
+	}
+	time.Sleep(2500 * time.Millisecond) // unused for more than 1 s + 1 s
+	for name, br := range map[string]*browser{"A": onA, "B": onB} {
+		if r := br.do("GET", "/api/me", nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("an idle session on %s: %v", name, r)
+		}
+	}
+
+	c, d := sharingFrontend(t, conn, topics, web.Config{SessionMax: 1500 * time.Millisecond}), sharingFrontend(t, conn, topics, web.Config{SessionMax: 1500 * time.Millisecond})
+	onC := c.loggedIn("alice")
+	onD := d.browserWithCookie("chatbus_session", onC.cookie("chatbus_session", "/"))
+	wantJSON(t, onD.do("GET", "/api/me", nil), http.StatusOK)
+	time.Sleep(1700 * time.Millisecond)
+	for name, br := range map[string]*browser{"C": onC, "D": onD} {
+		if r := br.do("GET", "/api/me", nil); r.Status != http.StatusUnauthorized {
+			t.Errorf("a session past its absolute limit on %s: %v", name, r)
+		}
+	}
+}
