@@ -32,6 +32,16 @@ type Config struct {
 	// FlagName is the flag that sets Addr, named in the port-in-use error.
 	FlagName string
 	Logger   *slog.Logger
+	// Users, when set, turn on SASL/SCRAM-SHA-512 and ACLs: only these
+	// users get in, each with its ACLs (a superuser with all rights).
+	Users []User
+}
+
+// User is a SASL/SCRAM-SHA-512 user of the broker.
+type User struct {
+	Name, Password string
+	Superuser      bool
+	ACLs           []kfake.ACL // literal or prefixed, each an Allow
 }
 
 // Broker is a running embedded broker.
@@ -78,6 +88,16 @@ func Start(cfg Config) (*Broker, error) {
 	}
 	if cfg.SyncWrites {
 		opts = append(opts, kfake.SyncWrites())
+	}
+	if len(cfg.Users) > 0 {
+		opts = append(opts, kfake.EnableSASL(), kfake.EnableACLs())
+		for _, u := range cfg.Users {
+			if u.Superuser {
+				opts = append(opts, kfake.Superuser("SCRAM-SHA-512", u.Name, u.Password))
+			} else {
+				opts = append(opts, kfake.User("SCRAM-SHA-512", u.Name, u.Password, u.ACLs...))
+			}
+		}
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, kfake.WithLogger(logger{cfg.Logger}))

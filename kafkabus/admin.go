@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -128,14 +129,16 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) ([
 		for _, key := range TopicConfigKeys {
 			st.Configs[key] = ""
 		}
+		have := map[string]string{} // every setting, for those only some topics set (cleanup.policy)
 		for _, c := range rc.Configs {
+			have[c.Key] = c.MaybeValue()
 			if _, ok := st.Configs[c.Key]; ok {
 				st.Configs[c.Key] = c.MaybeValue()
 			}
 		}
-		for _, key := range TopicConfigKeys {
-			if want, ok := st.WantConfigs[key]; ok && st.Configs[key] != want {
-				have := st.Configs[key]
+		for _, key := range slices.Sorted(maps.Keys(st.WantConfigs)) {
+			if want := st.WantConfigs[key]; have[key] != want {
+				have := have[key]
 				if have == "" {
 					have = "unset"
 				}

@@ -42,6 +42,7 @@ func TestDescribeTopics(t *testing.T) {
 		{"d.login-request", 1, 3, nil},
 		{"d.logout-request", 9, 3, map[string]*string{"retention.ms": &keep}},
 		{"d.dead-letter", 1, 1, nil},
+		{"d.sessions", 4, 3, nil}, // not compacted
 	} {
 		if _, err := adm.CreateTopic(ctx, c.parts, c.rf, c.cfg, c.name); err != nil {
 			t.Fatal(err)
@@ -68,6 +69,7 @@ func TestDescribeTopics(t *testing.T) {
 	want("logout-request", true, "", "retention.ms 3600000, chatbus sets 604800000")
 	want("logout-request", true, "", "9 partitions, more than 2")
 	want("dead-letter", false, "replication factor 1, lower than 3", "")
+	want("sessions", true, "", "cleanup.policy delete, chatbus sets compact,delete")
 	if st := byName["logout-request"]; st.Partitions != 9 || st.Replicas != 3 || st.Configs["retention.ms"] != keep || st.WantConfigs["segment.ms"] != "86400000" {
 		t.Errorf("logout-request: %+v", st)
 	}

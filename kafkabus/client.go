@@ -30,20 +30,33 @@ type ClientConfig struct {
 // Kafka and waiting for the replies. It reads every partition of the
 // response topics itself, outside any consumer group, and keeps only the
 // replies whose correlation id it sent: so each caller process gets its own
-// replies, whatever other callers run beside it.
+// replies, whatever other callers run beside it. A reply counts only when
+// the bus secret signs it and it came on the response topic of the
+// operation asked: whoever may write some response topic cannot answer
+// for the backend.
 type Client struct {
-	cl      *kgo.Client
-	cfg     ClientConfig
-	log     *slog.Logger
-	mu      sync.Mutex
-	pending map[string]chan []byte // by correlation id
-	done    chan struct{}
+	cl       *kgo.Client
+	cfg      ClientConfig
+	log      *slog.Logger
+	refusals *refusals
+	mu       sync.Mutex
+	pending  map[string]waiter // by correlation id
+	done     chan struct{}
+}
+
+// waiter is a call waiting for its reply.
+type waiter struct {
+	topic string // where the reply must come from
+	reply chan []byte
 }
 
 var _ chatbus.Service = (*Client)(nil)
 
 // NewClient connects to the cluster and starts reading replies.
 func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Conn.Keys == nil {
+		return nil, errNoKeys
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -66,10 +79,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	c := &Client{cl: cl, cfg: cfg, log: cfg.Conn.Logger, pending: map[string]chan []byte{}, done: make(chan struct{})}
+	c := &Client{cl: cl, cfg: cfg, log: cfg.Conn.Logger, pending: map[string]waiter{}, done: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.refusals = newRefusals(c.log, "reply")
 	go c.readReplies()
 	return c, nil
 }
@@ -90,17 +104,34 @@ func (c *Client) readReplies() {
 		fetches.EachError(func(topic string, p int32, err error) {
 			c.log.Warn("fetch replies", "topic", topic, "partition", p, "err", err)
 		})
-		fetches.EachRecord(func(r *kgo.Record) {
-			id := header(r, HeaderCorrelationID)
-			c.mu.Lock()
-			ch := c.pending[id]
-			delete(c.pending, id)
-			c.mu.Unlock()
-			if ch != nil {
-				ch <- r.Value // buffered: never blocks
-			}
-		})
+		fetches.EachRecord(c.received)
 	}
+}
+
+// received hands a reply to the call waiting for it. A record that is not
+// signed, or not on the topic of the call's operation, is refused and the
+// call goes on waiting: a forgery must not even cut a call short. Only
+// records for a call of this client are checked (and counted): the others
+// are other callers' replies.
+func (c *Client) received(r *kgo.Record) {
+	id := header(r, HeaderCorrelationID)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w, ok := c.pending[id]
+	if !ok {
+		return
+	}
+	why := c.cfg.Conn.Keys.Verify(r)
+	if why == "" && r.Topic != w.topic {
+		why = refusedTopic
+	}
+	if why != "" {
+		c.cfg.Metrics.refused(r.Topic, why)
+		c.refusals.refused(r, why)
+		return
+	}
+	delete(c.pending, id)
+	w.reply <- r.Value // buffered: never blocks
 }
 
 // call sends req to op's request topic keyed by key and decodes the reply
@@ -122,7 +153,7 @@ func (c *Client) call(ctx context.Context, op Operation, key string, req any, re
 	id := uuid.Must(uuid.NewV7()).String()
 	ch := make(chan []byte, 1)
 	c.mu.Lock()
-	c.pending[id] = ch
+	c.pending[id] = waiter{topic: c.cfg.Topics.Response(op), reply: ch}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()

@@ -6,6 +6,7 @@ package kafkabus
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,10 @@ type Conn struct {
 	TLS *tls.Config
 	// SASL, when set, authenticates every connection (see NewSASL).
 	SASL sasl.Mechanism
+	// Keys sign what the backend publishes (replies, events) and what
+	// frontends share (sessions), and check them where they are read.
+	// Every chatbus part requires them: see sign.go.
+	Keys *Keys
 	// Extra options, for what the fields above do not cover.
 	Extra []kgo.Opt
 }
@@ -73,3 +78,6 @@ type levelFloor struct {
 func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
+
+// errNoKeys is what a part that signs or checks records says without keys.
+var errNoKeys = errors.New("kafkabus: no bus secret (Conn.Keys): replies, events and sessions are signed with it")

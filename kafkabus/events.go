@@ -25,6 +25,7 @@ type Relay struct {
 	store  chatbus.Store
 	cl     *kgo.Client
 	topics Topics
+	keys   *Keys
 	log    *slog.Logger
 	poke   chan struct{}
 	// metrics, when set by Instrument, counts what is published.
@@ -55,6 +56,9 @@ const RelayLease = 5 * time.Second
 
 // NewRelay connects a relay to the cluster.
 func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
+	if conn.Keys == nil {
+		return nil, errNoKeys
+	}
 	cl, err := kgo.NewClient(conn.Opts()...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -63,7 +67,7 @@ func NewRelay(conn Conn, topics Topics, store chatbus.Store) (*Relay, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Relay{store: store, cl: cl, topics: topics, log: log, poke: make(chan struct{}, 1), Holder: rand.Text(),
+	return &Relay{store: store, cl: cl, topics: topics, keys: conn.Keys, log: log, poke: make(chan struct{}, 1), Holder: rand.Text(),
 		published: map[int64]bool{}, deleted: map[int64]uint64{}, deletes: make(chan []int64, 16)}, nil
 }
 
@@ -180,6 +184,7 @@ func (r *Relay) publish(ctx context.Context) (int, error) {
 		if ev.RoomID != 0 {
 			recs[i].Topic, recs[i].Key = r.topics.RoomEvents(), []byte(strconv.FormatInt(ev.RoomID, 10))
 		}
+		r.keys.Sign(recs[i])
 	}
 	if err := r.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return 0, err

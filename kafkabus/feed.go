@@ -35,10 +35,14 @@ type Feed struct {
 // comes from the two topics' ids, so that a recreated topic voids old
 // positions.
 func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
+	if f.Conn.Keys == nil {
+		return errNoKeys
+	}
 	log := f.Conn.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	refusals := newRefusals(log, "event")
 	names := eventTopics(f.Topics)
 	epoch, starts, ends, err := f.positions(ctx, log, names)
 	if err != nil {
@@ -70,7 +74,13 @@ func (f Feed) Run(ctx context.Context, sink chatbus.EventSink) error {
 		fetches.EachPartition(f.Metrics.fetched)
 		fetches.EachRecord(func(rec *kgo.Record) {
 			var ev chatbus.Event
-			if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {
+			// A record the bus secret does not sign is no event: it would
+			// show a forged message, and its seq would silence the room.
+			// It still moves the position on, as an unreadable one.
+			if why := f.Conn.Keys.Verify(rec); why != "" {
+				f.Metrics.refused(rec.Topic, why)
+				refusals.refused(rec, why)
+			} else if err := json.Unmarshal(rec.Value, &ev); err != nil || (ev.UserID == "" && len(ev.To) == 0) {
 				log.Warn("an unreadable event", "topic", rec.Topic, "offset", rec.Offset)
 				ev = chatbus.Event{} // it still moves the position on
 			}

@@ -55,3 +55,12 @@ func (s *system) readAll(t *testing.T, topics ...string) []*kgo.Record {
 }
 
 func chatBusFilter() chatbus.MessageFilter { return chatbus.MessageFilter{} }
+
+// testKeys is the bus secret of the tests' backends and clients.
+var testKeys = func() *kafkabus.Keys {
+	k, err := kafkabus.NewKeys([]byte("the kafkabus tests' bus secret, 32 bytes or more"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()

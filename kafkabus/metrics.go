@@ -143,6 +143,7 @@ func (m *ServerMetrics) forget(which map[string][]int32) {
 type ClientMetrics struct {
 	duration *prometheus.HistogramVec
 	timedOut *prometheus.CounterVec
+	refusals *prometheus.CounterVec
 }
 
 // NewClientMetrics registers a caller's metrics with reg.
@@ -157,8 +158,10 @@ func NewClientMetrics(reg prometheus.Registerer) *ClientMetrics {
 			Name: "chatbus_frontend_replies_timed_out_total",
 			Help: "Requests whose reply did not come before the caller's deadline (answered 503).",
 		}, []string{"op"}),
+		refusals: refusedCounter("chatbus_frontend_replies_refused_total",
+			"Records with the correlation id of a call in flight that were refused: unsigned, a bad signature, or on another operation's response topic."),
 	}
-	reg.MustRegister(m.duration, m.timedOut)
+	reg.MustRegister(m.duration, m.timedOut, m.refusals)
 	for _, op := range Operations {
 		m.duration.WithLabelValues(op.Name)
 		m.timedOut.WithLabelValues(op.Name)
@@ -176,9 +179,21 @@ func (m *ClientMetrics) called(op string, took time.Duration, timedOut bool) {
 	}
 }
 
+func (m *ClientMetrics) refused(topic, reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(topic, reason).Inc()
+	}
+}
+
+// refusedCounter counts refused records by topic and reason.
+func refusedCounter(name, help string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"topic", "reason"})
+}
+
 // FeedMetrics are a frontend's event feed's.
 type FeedMetrics struct {
-	lag prometheus.Gauge
+	lag      prometheus.Gauge
+	refusals *prometheus.CounterVec
 
 	mu    sync.Mutex
 	parts map[topicPartition]int64
@@ -191,10 +206,18 @@ func NewFeedMetrics(reg prometheus.Registerer) *FeedMetrics {
 			Name: "chatbus_feed_lag",
 			Help: "Events this frontend has not read yet: the event topics' high watermarks at the last fetch minus its position, summed over partitions.",
 		}),
+		refusals: refusedCounter("chatbus_frontend_records_refused_total",
+			"Event and session records refused because the bus secret does not sign them (forged or unsigned): not pushed, no session."),
 		parts: map[topicPartition]int64{},
 	}
-	reg.MustRegister(m.lag)
+	reg.MustRegister(m.lag, m.refusals)
 	return m
+}
+
+func (m *FeedMetrics) refused(topic, reason string) {
+	if m != nil {
+		m.refusals.WithLabelValues(topic, reason).Inc()
+	}
 }
 
 func (m *FeedMetrics) fetched(p kgo.FetchTopicPartition) {

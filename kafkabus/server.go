@@ -65,6 +65,9 @@ type Server struct {
 
 // NewServer connects a backend to the cluster; Run starts serving.
 func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
+	if cfg.Conn.Keys == nil {
+		return nil, errNoKeys
+	}
 	if cfg.Group == "" {
 		cfg.Group = "chatbus-backend"
 	}
@@ -340,6 +343,7 @@ func (s *Server) serveBatch(w *worker, records []*kgo.Record) error {
 		s.cfg.Metrics.served(s.byTopic[r.Topic].Name, code, took, len(outs) > 1)
 		served = append(served, r)
 		for _, out := range outs {
+			s.cfg.Conn.Keys.Sign(out) // last: topic, key, value and headers are final
 			wg.Add(1)
 			s.cl.Produce(ctx, out, func(out *kgo.Record, err error) {
 				defer wg.Done()
@@ -431,7 +435,10 @@ func (s *Server) replyFailed(ctx context.Context, req, out *kgo.Record, err erro
 	cause := chatbus.Errorf(chatbus.CodeInternal, "the reply was refused by the broker: %v", err)
 	small := &kgo.Record{Topic: out.Topic, Key: out.Key, Headers: out.Headers}
 	small.Value, _ = encodeReply(answer{reply: &Status{}, err: cause})
-	res := s.cl.ProduceSync(ctx, small, s.deadLetter(req, cause))
+	dl := s.deadLetter(req, cause)
+	s.cfg.Conn.Keys.Sign(small)
+	s.cfg.Conn.Keys.Sign(dl)
+	res := s.cl.ProduceSync(ctx, small, dl)
 	if err := res.FirstErr(); err != nil {
 		return fmt.Errorf("write %s: %w", out.Topic, err)
 	}

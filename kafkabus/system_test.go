@@ -67,7 +67,7 @@ func (s *system) conn() kafkabus.Conn {
 	if _, bench := s.t.(*testing.B); bench {
 		level = slog.LevelInfo
 	}
-	return kafkabus.Conn{Brokers: s.broker.Addrs(), Logger: slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: level}))}
+	return kafkabus.Conn{Brokers: s.broker.Addrs(), Keys: testKeys, Logger: slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: level}))}
 }
 
 // start starts the broker (on the same port after a restart), the store

@@ -50,6 +50,9 @@ var (
 	// RoomEventsName is the topic of room events (messages), keyed by room,
 	// so that each room has one order.
 	RoomEventsName = "room-events"
+	// SessionsName is the topic of the frontends' sessions, keyed by the
+	// hash of a session's id (see SessionLog).
+	SessionsName = "sessions"
 )
 
 // Topics names the topics under a prefix and sets how they are created.
@@ -65,6 +68,9 @@ type Topics struct {
 	// SecretRetention is how long the requests that carry a password
 	// (login, sign-up) are kept: they are plain text in the log.
 	SecretRetention time.Duration
+	// SessionMax is the longest a session lasts (default 30 days): the
+	// sessions topic keeps records a day longer.
+	SessionMax time.Duration
 }
 
 // SegmentAge is the segment.ms of chatbus's topics: Kafka deletes whole
@@ -94,6 +100,9 @@ func (t Topics) RoomEvents() string { return t.Name(RoomEventsName) }
 
 // UserEvents returns the user events topic's full name.
 func (t Topics) UserEvents() string { return t.Name(UserEventsName) }
+
+// Sessions returns the sessions topic's full name.
+func (t Topics) Sessions() string { return t.Name(SessionsName) }
 
 // DeadLetter returns the dead-letter topic's full name.
 func (t Topics) DeadLetter() string { return t.Name(DeadLetterName) }
@@ -147,7 +156,31 @@ func (t Topics) Specs() []TopicSpec {
 	// Pushes are news: a day is plenty.
 	add(UserEventsName, 4, keep(min(retention, 24*time.Hour)))
 	add(RoomEventsName, 4, keep(min(retention, 24*time.Hour)))
+	specs = append(specs, t.SessionSpec())
 	return specs
+}
+
+// SessionSpec is the sessions topic as it should be: compacted (the last
+// record of each key is what counts) and, so that it does not grow without
+// bound, records deleted a day after the longest a session lasts — by then
+// the session they tell of has expired anyway. A live session's record is
+// renewed while it is used (see SessionLog), so time does not delete it.
+// Frontends create it too: they know --session-max.
+func (t Topics) SessionSpec() TopicSpec {
+	most := t.SessionMax
+	if most <= 0 {
+		most = 30 * 24 * time.Hour
+	}
+	rf := max(t.Replication, 1)
+	ms := strconv.FormatInt((most + 24*time.Hour).Milliseconds(), 10)
+	seg := strconv.FormatInt(time.Hour.Milliseconds(), 10) // compaction skips the active segment
+	policy := "compact,delete"
+	parts := int32(4)
+	if n, ok := t.Partitions[SessionsName]; ok && n > 0 {
+		parts = n
+	}
+	return TopicSpec{Name: t.Sessions(), Partitions: parts, Replicas: rf,
+		Configs: map[string]*string{"cleanup.policy": &policy, "retention.ms": &ms, "segment.ms": &seg}}
 }
 
 // EnsureTopics creates the topics that are missing and raises the partition

@@ -44,7 +44,11 @@ func startSystem(t *testing.T) string {
 		t.Fatal(err)
 	}
 	stops = append(stops, b.Close)
-	conn, topics := kafkabus.Conn{Brokers: b.Addrs()}, kafkabus.Topics{Replication: 1}
+	keys, err := kafkabus.NewKeys([]byte("the load tests' bus secret, 32 bytes or more"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, topics := kafkabus.Conn{Brokers: b.Addrs(), Keys: keys}, kafkabus.Topics{Replication: 1}
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func (s *Server) session(r *http.Request) *Session {
 	if err != nil {
 		return nil
 	}
-	return s.sessions.get(c.Value)
+	return s.sessions.get(r.Context(), c.Value)
 }
 
 func sessionOf(r *http.Request) *Session { return r.Context().Value(ctxSession{}).(*Session) }
@@ -114,9 +114,16 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// A login always starts a new session (no fixation), ending the one the
 	// browser had.
 	if old := s.session(r); old != nil {
-		s.endSession(old)
+		if err := s.endSession(r.Context(), old); err != nil {
+			s.log.Warn("end the session a login replaces", "err", err)
+		}
 	}
-	sid, _ := s.sessions.create(u)
+	sid, _, err := s.sessions.create(r.Context(), u)
+	if err != nil {
+		s.hub.sendPre(pre, "login", map[string]any{"error": errorJSON(err)})
+		s.writeError(w, r, err)
+		return
+	}
 	s.setSessionCookie(w, r, sid)
 	s.hub.sendPre(pre, "login", map[string]any{"user": u})
 	writeJSON(w, http.StatusOK, map[string]any{"user": u})
@@ -124,14 +131,24 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) exempt(r *http.Request) bool { return contains(s.cfg.Exempt, s.clientAddr(r)) }
 
-func (s *Server) endSession(sess *Session) {
-	s.sessions.delete(sess)
+// endSession ends a session everywhere, and its streams here at once
+// (other frontends end theirs when they read the end).
+func (s *Server) endSession(ctx context.Context, sess *Session) error {
+	if err := s.sessions.delete(ctx, sess); err != nil {
+		return err
+	}
 	s.hub.closeSession(sess.key)
+	return nil
 }
 
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	sess := sessionOf(r)
-	s.endSession(sess) // the streams end now
+	// The streams end now; if the end cannot be saved, the session goes on
+	// (it would go on at the other frontends) and the logout is refused.
+	if err := s.endSession(r.Context(), sess); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
 	s.clearSessionCookie(w, r)
 	w.WriteHeader(http.StatusNoContent)
 	// The logout date is recorded in the background: a slow backend must

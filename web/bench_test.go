@@ -5,8 +5,6 @@ import (
 	"sort"
 	"testing"
 	"time"
-
-	"github.com/chatbus/chatbus/web"
 )
 
 // BenchmarkChatSendToReceive measures one message's trip, one at a time:
@@ -15,15 +13,7 @@ import (
 //
 //	go test -run '^$' -bench ChatSendToReceive ./web/
 func BenchmarkChatSendToReceive(b *testing.B) {
-	conn, topics := startBroker(b)
-	startBackendWithRelay(b, conn, topics)
-	e := newEnv(b, web.Config{Service: newKafkaClient(b, conn, topics, 20*time.Second)})
-	e.readEvents(conn, topics)
-	e.signUp("alice")
-	e.signUp("bob")
-	alice, bob := e.loggedIn("alice"), e.loggedIn("bob")
-	alice.befriend("bob")
-	room := alice.openRoom("", "bob")
+	_, _, alice, bob, room := roomOverKafka(b)
 	s := bob.events()
 	s.ready()
 

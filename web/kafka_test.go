@@ -37,7 +37,32 @@ func startBroker(t testing.TB) (kafkabus.Conn, kafkabus.Topics) {
 	if err := kafkabus.EnsureTopics(ctx, kadm.NewClient(cl), topics.Specs()); err != nil {
 		t.Fatal(err)
 	}
-	return kafkabus.Conn{Brokers: b.Addrs()}, topics
+	return kafkabus.Conn{Brokers: b.Addrs(), Keys: testKeys}, topics
+}
+
+// testKeys is the bus secret of the tests' backends and frontends.
+var testKeys = func() *kafkabus.Keys {
+	k, err := kafkabus.NewKeys([]byte("the web tests' bus secret, 32 bytes or more"))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// roomOverKafka runs the whole system — broker, backend with its relay, a
+// gateway reading the events — with alice and bob, friends, logged in and
+// in a room.
+func roomOverKafka(t testing.TB) (conn kafkabus.Conn, topics kafkabus.Topics, alice, bob *browser, room int64) {
+	t.Helper()
+	conn, topics = startBroker(t)
+	startBackendWithRelay(t, conn, topics)
+	e := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})
+	e.readEvents(conn, topics)
+	e.signUp("alice")
+	e.signUp("bob")
+	alice, bob = e.loggedIn("alice"), e.loggedIn("bob")
+	alice.befriend("bob")
+	return conn, topics, alice, bob, alice.openRoom("", "bob")
 }
 
 func newKafkaClient(t testing.TB, conn kafkabus.Conn, topics kafkabus.Topics, timeout time.Duration) *kafkabus.Client {

@@ -69,6 +69,10 @@ type Config struct {
 	SecureCookies bool
 	// Metrics, when set, records HTTP calls and event streams.
 	Metrics *Metrics
+	// Sessions, when set, is where sessions are kept, shared with the
+	// other frontends: they then outlive this process and are valid on
+	// every frontend (see ApplySession). Otherwise they live here alone.
+	Sessions chatbus.SessionLog
 	// Ready, when set, is asked by GET /readyz whether the backend side is
 	// reachable (the broker, the topics); the gateway adds its own feed.
 	Ready func(context.Context) error
@@ -146,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	// An expired session's streams end with it.
-	s.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, s.hub.closeSession)
+	s.sessions = newSessions(cfg.SessionIdle, cfg.SessionMax, cfg.Sessions, s.hub.closeSession, s.log.Warn)
 
 	// Routes are grouped by path, so that a known path called with another
 	// method is answered 405 with Allow, not 404.
@@ -243,6 +247,10 @@ func Routes() []string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// ApplySession takes in a record of the session log (Config.Sessions): run
+// the log with it, as cmd/chatbus does.
+func (s *Server) ApplySession(rec chatbus.SessionRecord) { s.sessions.apply(rec) }
 
 // Run sweeps expired sessions and idle rate-limit entries until ctx is done,
 // then ends every event stream.

@@ -55,7 +55,7 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 	if err != nil {
 		return err
 	}
-	if err := ensureTopics(ctx, conn, topics); err != nil {
+	if err := ensureTopics(ctx, conn, topics, kafkabus.Topics.Specs); err != nil {
 		return kf.explainKafka(err)
 	}
 
@@ -132,7 +132,9 @@ func openStore(ctx context.Context, log *slog.Logger, dataDir, db string) (*sqls
 	return store, nil
 }
 
-func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topics) error {
+// ensureTopics creates what is missing of the topics specs names (all of
+// chatbus's: kafkabus.Topics.Specs).
+func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topics, specs func(kafkabus.Topics) []kafkabus.TopicSpec) error {
 	cl, err := kgo.NewClient(conn.Opts()...)
 	if err != nil {
 		return err
@@ -143,7 +145,7 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	adm := kadm.NewClient(cl)
 	topics, err = kafkabus.ResolveReplication(ctx, adm, topics)
 	if err == nil {
-		err = kafkabus.EnsureTopics(ctx, adm, topics.Specs())
+		err = kafkabus.EnsureTopics(ctx, adm, specs(topics))
 	}
 	return clusterErr(conn, err)
 }

@@ -53,7 +53,7 @@ func TestClusterProcesses(t *testing.T) {
 	defer func() { cancel(); sent.Wait(); subs.Wait() }()
 
 	dir := t.TempDir()
-	env := []string{"CHATBUS_LOG_LEVEL=info"} // kgo's debug lines would be most of the work
+	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)} // kgo's debug lines would be most of the work
 	b := startCmd(t, env, []string{"embedded broker listening"},
 		"broker", "--broker-count", "3", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir+"/broker")
 	b.mu.Lock()
@@ -201,8 +201,9 @@ func TestClusterProcesses(t *testing.T) {
 	t.Logf("%v: SIGKILL frontend 1 at %d acknowledged", time.Since(start).Round(time.Millisecond), nAcked.Load())
 	fronts[1].stop(t, syscall.SIGKILL)
 	kills++
-	// Its users go to frontend 0, as a load balancer would send them: they
-	// log in there (the session died with the frontend) and resume.
+	// Its users go to frontend 0, as a load balancer would send them: their
+	// sessions are in the sessions topic, so they go on there with the
+	// cookie they have, without logging in again, and their streams resume.
 	var moved []*chatter
 	for i, u := range us {
 		if i%2 == 1 {
@@ -306,6 +307,13 @@ func TestClusterProcesses(t *testing.T) {
 	}
 	if resyncs > 0 {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
+	}
+	// Each user logged in once, at the start: a killed frontend's sessions
+	// are valid on the other.
+	for _, u := range us {
+		if n := u.logins.Load(); n != 1 {
+			t.Errorf("%s logged in %d times, want once: its session did not survive its frontend", u.id, n)
+		}
 	}
 	published, copies := messageEvents(t, brokers)
 	figures(t, "%d brokers, 2 backends, 2 frontends, %d senders, %d kills (%s taken over in %v): %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed (%d of %d moved users on the other frontend), %d resyncs; %d logins; sending took %v, all %v",

@@ -39,7 +39,7 @@ func TestBackendOnOneBroker(t *testing.T) {
 	defer b.Close()
 	f := kafkaFlags{Brokers: b.Addrs()}
 	topics, _ := f.topics(false)
-	if err := ensureTopics(context.Background(), kafkabus.Conn{Brokers: b.Addrs()}, topics); err != nil {
+	if err := ensureTopics(context.Background(), kafkabus.Conn{Brokers: b.Addrs()}, topics, kafkabus.Topics.Specs); err != nil {
 		t.Fatalf("ensure topics on one broker: %v", err)
 	}
 }

@@ -242,9 +242,10 @@ func checkValues(t *testing.T, service string, args []string, env map[string]str
 		t.Errorf("service %s: --ops-addr: %v", service, err)
 	}
 	var kf kafkaFlags
+	var bus busFlags
 	switch args[0] {
 	case "backend":
-		kf = c.Backend.kafkaFlags
+		kf, bus = c.Backend.kafkaFlags, c.Backend.busFlags
 		if c.Backend.InstanceID == "" {
 			t.Errorf("service %s: a backend without --instance-id (CHATBUS_INSTANCE_ID) rejoins its group slowly", service)
 		}
@@ -252,7 +253,7 @@ func checkValues(t *testing.T, service string, args []string, env map[string]str
 			t.Errorf("service %s: --db %q: the backends share one PostgreSQL database", service, c.Backend.DB)
 		}
 	case "frontend":
-		kf = c.Frontend.kafkaFlags
+		kf, bus = c.Frontend.kafkaFlags, c.Frontend.busFlags
 		if _, err := prefixes("--trusted-proxies", c.Frontend.TrustedProxies); err != nil {
 			t.Errorf("service %s: %v", service, err)
 		}
@@ -266,10 +267,16 @@ func checkValues(t *testing.T, service string, args []string, env map[string]str
 	if _, err := kf.topics(false); err != nil {
 		t.Errorf("service %s: %v", service, err)
 	}
+	if bus.BusSecretFile != busSecretInCompose {
+		t.Errorf("service %s: --bus-secret-file %q, want the compose secret %s: backends and frontends share one", service, bus.BusSecretFile, busSecretInCompose)
+	}
 	if len(kf.Brokers) < 3 {
 		t.Errorf("service %s: --brokers %v: want the three Kafka nodes", service, kf.Brokers)
 	}
 }
+
+// busSecretInCompose is where compose mounts the bus secret (deploy/bus.secret).
+const busSecretInCompose = "/run/secrets/bus_secret"
 
 // TestComposeServices: the backends' static member ids are unique, and every
 // chatbus service is one the others and the proxy expect.
@@ -343,8 +350,8 @@ func TestNginxMatchesCompose(t *testing.T) {
 	}
 
 	blocks := regexp.MustCompile(`(?s)upstream\s+(\S+)\s*\{(.*?)\}`).FindAllStringSubmatch(string(conf), -1)
-	if len(blocks) != len(frontends)+1 {
-		t.Errorf("nginx.conf has %d upstreams, want one per frontend (%d) and one of all", len(blocks), len(frontends))
+	if len(blocks) != 1 {
+		t.Errorf("nginx.conf has %d upstreams, want one of all the frontends", len(blocks))
 	}
 	for _, b := range blocks {
 		var servers []string
@@ -356,14 +363,10 @@ func TestNginxMatchesCompose(t *testing.T) {
 			t.Errorf("nginx.conf upstream %s has %v, want the frontends %v", b[1], servers, frontends)
 		}
 	}
-	// The route maps name each frontend.
-	for i, fe := range frontends {
-		re := strings.ReplaceAll(fe, ".", `\.`) + "$"
-		if !strings.Contains(string(conf), re) {
-			t.Errorf("nginx.conf: the map of $upstream_addr lacks %s", re)
-		}
-		if !strings.Contains(string(conf), fmt.Sprintf("chatbus_route=%d;", i+1)) {
-			t.Errorf("nginx.conf: no route cookie for frontend %d", i+1)
+	// No sticky routing: sessions are valid on every frontend.
+	for _, sticky := range []string{"chatbus_route", "sticky", "ip_hash", "hash $", "backup"} {
+		if strings.Contains(string(conf), sticky) {
+			t.Errorf("nginx.conf routes browsers to a frontend of their own (%q): sessions need not", sticky)
 		}
 	}
 	for _, want := range []string{"proxy_buffering off", "proxy_http_version 1.1", "X-Forwarded-For $proxy_add_x_forwarded_for", "location = /api/events"} {

@@ -51,7 +51,7 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	// Kafka clients' debug lines would be most of the work of logging.
-	env := []string{"CHATBUS_LOG_LEVEL=info"}
+	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)}
 	b := startCmd(t, env, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
 	b.mu.Lock()
 	brokers := b.kafka
@@ -405,8 +405,8 @@ type faultMsg struct {
 }
 
 // chatter is one user's browser across restarts of the frontend: it logs
-// in again when its session is gone (sessions live in the frontend's
-// memory), and retries what failed because a process was down. moveTo
+// in again when its session is gone (it should not be: sessions live in
+// the sessions topic), and retries what failed because a process was down. moveTo
 // sends it to another frontend, as a load balancer would when its own died.
 type chatter struct {
 	t      *testing.T

@@ -13,6 +13,8 @@ type brokerFlags struct {
 	KafkaAddr   string `help:"Listen address of the embedded broker. Use 0.0.0.0:PORT only if other machines must reach it." default:"127.0.0.1:9092"`
 	SyncWrites  bool   `help:"fsync every batch the embedded broker writes (safe against power loss, much slower)."`
 	BrokerCount int    `help:"Number of brokers in the embedded cluster (replication is metadata only)." default:"1" name:"broker-count"`
+	KafkaAuth   bool   `help:"The embedded broker wants SASL/SCRAM-SHA-512 and checks ACLs: users admin, backend, frontend and client, their passwords made in DATA_DIR/kafka-auth/USER.conf (kcat -F reads them), each role with only its rights." name:"kafka-auth"`
+	KafkaNoAuth bool   `help:"Let the embedded broker listen on a non-loopback --kafka-addr without authentication (anyone who reaches it can read every topic and act as anyone)." name:"kafka-no-auth"`
 }
 
 type kafkaFlags struct {
@@ -67,22 +69,28 @@ type runCmd struct {
 	dataFlags
 	brokerFlags
 	kafkaFlags
+	busFlags
 	backendFlags
 	webFlags
 }
 
 type frontendCmd struct {
 	kafkaFlags
+	busFlags
 	webFlags
 }
 
 type brokerCmd struct {
 	dataFlags
 	brokerFlags
+	// With --kafka-auth, the ACLs name the topics and the backends' group.
+	TopicPrefix string `help:"Prefix of every topic name (for the ACLs of --kafka-auth)." default:""`
+	Group       string `help:"Consumer group of the backends (for the ACLs of --kafka-auth)." default:"chatbus-backend"`
 }
 
 type backendCmd struct {
 	dataFlags
 	kafkaFlags
+	busFlags
 	backendFlags
 }

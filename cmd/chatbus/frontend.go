@@ -45,6 +45,15 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 	if err != nil {
 		return err
 	}
+	if err := ensureSessionTopic(ctx, conn, kf, &topics, wf); err != nil {
+		return err
+	}
+	feedMetrics := kafkabus.NewFeedMetrics(o.reg)
+	sessions, err := kafkabus.NewSessionLog(withClientID(conn, kf.ClientID+"-sessions"), topics, feedMetrics)
+	if err != nil {
+		return err
+	}
+	defer sessions.Close()
 	client, err := kafkabus.NewClient(kafkabus.ClientConfig{
 		Conn:    withClientID(conn, kf.ClientID+"-frontend"),
 		Topics:  topics,
@@ -72,7 +81,7 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		return err
 	}
 	defer eventLog.Close()
-	gw, err := web.New(web.Config{Service: client, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
+	gw, err := web.New(web.Config{Service: client, Sessions: sessions, Logger: log, Metrics: web.NewMetrics(o.reg), Ready: kafkaReady,
 		LogEnd:      eventLog.Ends,
 		SessionIdle: wf.SessionIdle, SessionMax: wf.SessionMax,
 		Exempt: exempt, TrustedProxies: proxies, TrustedOrigins: wf.TrustedOrigins, SecureCookies: wf.SecureCookies,
@@ -85,11 +94,19 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	gwDone := make(chan struct{})
 	go func() { gw.Run(ctx); close(gwDone) }()
+	sessionsDone := make(chan struct{})
+	go func() {
+		defer close(sessionsDone)
+		if err := sessions.Run(ctx, gw.ApplySession); err != nil && ctx.Err() == nil {
+			log.Error("read sessions", "err", err)
+		}
+	}()
+	defer func() { <-sessionsDone }()
 	eventsDone := make(chan struct{})
 	go func() {
 		defer close(eventsDone)
 		feed := kafkabus.Feed{Conn: withClientID(conn, kf.ClientID+"-events"),
-			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: kafkabus.NewFeedMetrics(o.reg)}
+			Topics: topics, Backlog: wf.ResumeWindow, BacklogMax: int64(wf.ResumeEvents), Metrics: feedMetrics}
 		if err := feed.Run(ctx, gw); err != nil && ctx.Err() == nil {
 			log.Error("read events", "err", err)
 		}
@@ -114,6 +131,17 @@ func runFrontend(ctx context.Context, log *slog.Logger, o *ops, ln net.Listener,
 		err = nil
 	}
 	return err
+}
+
+// ensureSessionTopic creates the frontends' own topic if it is missing: they
+// know how long a session may last, and so how long it keeps records.
+func ensureSessionTopic(ctx context.Context, conn kafkabus.Conn, kf kafkaFlags, topics *kafkabus.Topics, wf webFlags) error {
+	topics.SessionMax = wf.SessionMax
+	spec := func(t kafkabus.Topics) []kafkabus.TopicSpec { return []kafkabus.TopicSpec{t.SessionSpec()} }
+	if err := ensureTopics(ctx, conn, *topics, spec); err != nil {
+		return kf.explainKafka(err)
+	}
+	return nil
 }
 
 // withClientID returns conn with another client id.

@@ -122,7 +122,7 @@ func (p *proc) client(t *testing.T) *kafkabus.Client {
 	p.mu.Lock()
 	addr := p.kafka
 	p.mu.Unlock()
-	c, err := kafkabus.NewClient(kafkabus.ClientConfig{Conn: kafkabus.Conn{Brokers: []string{addr}}, Timeout: 5 * time.Second})
+	c, err := kafkabus.NewClient(kafkabus.ClientConfig{Conn: kafkabus.Conn{Brokers: []string{addr}, Keys: p.keys(t)}, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,10 +51,11 @@ func TestSeparateProcesses(t *testing.T) {
 	b.mu.Lock()
 	brokers := b.kafka
 	b.mu.Unlock()
-	startCmd(t, nil, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
+	env := []string{busSecret(t)}
+	startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
 	var fronts []string
 	for range 2 {
-		f := startCmd(t, nil, []string{"web gateway listening"}, "frontend", "--brokers", brokers, "--http-addr", "127.0.0.1:0")
+		f := startCmd(t, env, []string{"web gateway listening"}, "frontend", "--brokers", brokers, "--http-addr", "127.0.0.1:0")
 		f.mu.Lock()
 		fronts = append(fronts, f.web)
 		f.mu.Unlock()

@@ -115,7 +115,7 @@ func TestRunOverTLSAndSASL(t *testing.T) {
 	p := startCmd(t, []string{"CHATBUS_KAFKA_PASSWORD=pw-of-kafka", "CHATBUS_DATA_DIR=" + filepath.Join(dir, "data")},
 		[]string{"backend serving", "web gateway listening"}, append([]string{"run", "--http-addr", "127.0.0.1:0"}, flags...)...)
 	mech, _ := kafkabus.NewSASL("scram-sha-512", "chatbus", "pw-of-kafka")
-	client, err := kafkabus.NewClient(kafkabus.ClientConfig{Timeout: 10 * time.Second, Conn: kafkabus.Conn{Brokers: []string{addr},
+	client, err := kafkabus.NewClient(kafkabus.ClientConfig{Timeout: 10 * time.Second, Conn: kafkabus.Conn{Brokers: []string{addr}, Keys: p.keys(t),
 		TLS: &tls.Config{RootCAs: pki.CAs, Certificates: []tls.Certificate{pki.Client}}, SASL: mech}})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestRunOverTLSAndSASL(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			_, stderr, code := chatbusCmd(t, []string{"CHATBUS_KAFKA_PASSWORD=" + tc.password, "CHATBUS_DATA_DIR=" + t.TempDir()},
+			_, stderr, code := chatbusCmd(t, []string{"CHATBUS_KAFKA_PASSWORD=" + tc.password, "CHATBUS_DATA_DIR=" + t.TempDir(), busSecret(t)},
 				append([]string{"backend"}, tc.flags...)...)
 			took := time.Since(start)
 			last := stderr[strings.LastIndex(strings.TrimSpace(stderr), "\n")+1:]

@@ -95,7 +95,7 @@ func (c *topicsCreateCmd) Run(ctx context.Context, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		if err := ensureTopics(ctx, conn, topics); err != nil {
+		if err := ensureTopics(ctx, conn, topics, kafkabus.Topics.Specs); err != nil {
 			return c.explainKafka(err)
 		}
 		states, err := c.describe(ctx, adm, conn)
