@@ -143,6 +143,23 @@ func TestRoleACLs(t *testing.T) {
 		got = len(fs.Records()) > 0
 	}
 
+	// A raw client's unusable requests are dead-lettered with the backend's
+	// rights, those of the password topics too: the backend goes on.
+	for topic, value := range map[string]string{
+		topics.Request(kafkabus.OpLogin): `{"userId":"alice","userPw":12345678}`,
+		topics.Request(kafkabus.OpRooms): `{"userId":`,
+	} {
+		bad := &kgo.Record{Topic: topic, Key: []byte("alice"), Value: []byte(value)}
+		if err := rcl.ProduceSync(ctx, bad).FirstErr(); err != nil {
+			t.Fatalf("a raw client's request: %v", err)
+		}
+	}
+	for _, dl := range []string{topics.SecretDeadLetter(), topics.DeadLetter()} {
+		if !hasRecord(conn("admin"), dl) {
+			t.Errorf("no dead letter in %s", dl)
+		}
+	}
+
 	// And no more.
 	for _, tc := range []struct {
 		role, topic string
@@ -201,6 +218,23 @@ func tryRead(conn kafkabus.Conn, topic string) error {
 			return nil
 		}
 	}
+}
+
+// hasRecord tells whether topic holds a record, read within 20 s.
+func hasRecord(conn kafkabus.Conn, topic string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(append(conn.Opts(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		return false
+	}
+	defer cl.Close()
+	for ctx.Err() == nil {
+		if len(cl.PollFetches(ctx).Records()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // sinkFunc is an event sink that hands events on.
