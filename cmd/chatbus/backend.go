@@ -91,7 +91,7 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 	// again: those still in the topics.
 	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)
 
-	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, InstanceID: bf.InstanceID, Timeout: bf.Timeout,
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, InstanceID: bf.InstanceID, GroupProtocol: bf.GroupProtocol, Timeout: bf.Timeout,
 		Metrics: kafkabus.NewServerMetrics(o.reg)}, svc)
 	if err != nil {
 		return err

@@ -93,49 +93,23 @@ func testClusterProcesses(t *testing.T, k *kafka) {
 	for i := range us {
 		us[i] = newChatter(t, tr, urls[i%2], fmt.Sprintf("u%d", i))
 	}
-	var setup sync.WaitGroup
-	for _, u := range us {
-		setup.Go(func() {
-			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
-				"email": u.id + "@x.io", "userName": u.id}, 201)
-			u.login(ctx)
-			u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
-		})
-	}
-	setup.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	members := map[int64][]*chatter{}
-	for first := 0; first < users; first += roomSize {
-		group := us[first:min(first+roomSize, users)]
-		var ids []string
-		for _, u := range group[1:] {
-			ids = append(ids, u.id)
-		}
-		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
-		// Statuses set on both frontends, read on one.
+	members := chatRooms(ctx, t, us, roomSize, func(u *chatter) {
+		u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
+	})
+	// Statuses set on both frontends, read on one.
+	for _, group := range members {
 		var fl struct {
 			Friends []struct{ UserID, UserStatus string }
 		}
 		json.Unmarshal(group[0].must(ctx, "GET", "/api/friends", nil, 200), &fl)
-		if len(fl.Friends) != len(ids) {
-			t.Errorf("%s's friends: %+v, want %v", group[0].id, fl.Friends, ids)
+		if len(fl.Friends) != len(group)-1 {
+			t.Errorf("%s's friends: %+v, want the %d others of its room", group[0].id, fl.Friends, len(group)-1)
 		}
 		for _, f := range fl.Friends {
 			if f.UserStatus != "status of "+f.UserID {
 				t.Errorf("%s's friend %s has status %q", group[0].id, f.UserID, f.UserStatus)
 			}
 		}
-		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": "room of " + group[0].id}, 201)
-		var room struct {
-			Room struct{ RoomID int64 }
-		}
-		json.Unmarshal(out, &room)
-		for _, u := range group {
-			u.room = room.Room.RoomID
-		}
-		members[room.Room.RoomID] = group
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -144,15 +118,7 @@ func testClusterProcesses(t *testing.T, k *kafka) {
 	// Every member's event stream, open before the first chat.
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
-	for _, u := range us {
-		ready := make(chan struct{})
-		subs.Go(func() { u.subscribe(subCtx, ready) })
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			t.Fatalf("%s's event stream did not open", u.id)
-		}
-	}
+	openStreams(ctx, subCtx, t, us, &subs)
 
 	// The senders: each its share, one chat at a time, every one resent
 	// until acknowledged; now and then a sender reads the newest page of
