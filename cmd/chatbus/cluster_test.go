@@ -364,25 +364,38 @@ func clusterAdmin(t *testing.T, brokers string) *kadm.Client {
 
 // checkReplication fails unless every chatbus topic exists, as the backends
 // create it, with topics.Replication replicas in every partition (and, from
-// three, min.insync.replicas 2).
+// three, min.insync.replicas 2). It waits up to 10 s: on Apache Kafka a
+// topic just created reaches every broker's metadata a moment later.
 func checkReplication(t *testing.T, adm *kadm.Client, topics kafkabus.Topics) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rf := topics.Replication
-	states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range states {
-		if !s.OK() || s.Replicas != rf {
-			t.Errorf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems)
+	var wrong []string
+	var n int
+	for {
+		states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
+		wrong, n = nil, len(states)
+		if err != nil {
+			wrong = append(wrong, err.Error())
 		}
-		if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
-			t.Errorf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want)
+		for _, s := range states {
+			if !s.OK() || s.Replicas != rf {
+				wrong = append(wrong, fmt.Sprintf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems))
+			}
+			if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
+				wrong = append(wrong, fmt.Sprintf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want))
+			}
 		}
+		if len(wrong) == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("%d topics, each partition with %d replicas", len(states), rf)
+	for _, w := range wrong {
+		t.Error(w)
+	}
+	t.Logf("%d topics, each partition with %d replicas", n, rf)
 }
 
 // holders returns the instance ids of the members that hold a partition of
