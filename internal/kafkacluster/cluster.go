@@ -328,7 +328,7 @@ func (c *Cluster) run(n *node) error {
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if !c.cfg.Detach {
-		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+		dieWithParent(cmd.SysProcAttr)
 	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("kafkacluster: starting broker %d: %w", n.ID, err)
