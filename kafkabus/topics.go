@@ -141,6 +141,13 @@ func (t Topics) Specs() []TopicSpec {
 		if n, ok := t.Partitions[base]; ok && n > 0 {
 			parts = n
 		}
+		// With three replicas or more, a write (acks=all) waits for two
+		// of them: one lost broker loses no acknowledged record, and
+		// writes go on while one is down.
+		if isr := MinInSync(rf); isr > 1 {
+			v := strconv.Itoa(isr)
+			cfg["min.insync.replicas"] = &v
+		}
 		specs = append(specs, TopicSpec{Name: t.Name(base), Partitions: parts, Replicas: rf, Configs: cfg})
 	}
 	for _, op := range Operations {
@@ -179,8 +186,22 @@ func (t Topics) SessionSpec() TopicSpec {
 	if n, ok := t.Partitions[SessionsName]; ok && n > 0 {
 		parts = n
 	}
-	return TopicSpec{Name: t.Sessions(), Partitions: parts, Replicas: rf,
-		Configs: map[string]*string{"cleanup.policy": &policy, "retention.ms": &ms, "segment.ms": &seg}}
+	cfg := map[string]*string{"cleanup.policy": &policy, "retention.ms": &ms, "segment.ms": &seg}
+	if isr := MinInSync(rf); isr > 1 { // as every other topic (Specs)
+		v := strconv.Itoa(isr)
+		cfg["min.insync.replicas"] = &v
+	}
+	return TopicSpec{Name: t.Sessions(), Partitions: parts, Replicas: rf, Configs: cfg}
+}
+
+// MinInSync is the min.insync.replicas chatbus sets on a topic of rf
+// replicas: 2 from three replicas on (so one broker may be down), else 1
+// (the broker's default, not set).
+func MinInSync(rf int16) int {
+	if rf >= 3 {
+		return 2
+	}
+	return 1
 }
 
 // EnsureTopics creates the topics that are missing and raises the partition

@@ -31,8 +31,11 @@ import (
 // there from the last id they saw. Afterwards every acknowledged chat is
 // stored once, seqs have no gaps, every member was sent every message of its
 // room exactly once without a resync, and read positions and unread counts
-// add up.
-func TestClusterProcesses(t *testing.T) {
+// add up. It runs on the embedded broker (three brokers in one process,
+// replication metadata only) and on Apache Kafka (three brokers).
+func TestClusterProcesses(t *testing.T) { onEachKafka(t, 3, testClusterProcesses) }
+
+func testClusterProcesses(t *testing.T, k *kafka) {
 	// The database first: its schema is dropped after the processes using
 	// it are killed (cleanups run last-in first-out), and without a server
 	// the test skips (fails in CI) before starting anything.
@@ -53,12 +56,8 @@ func TestClusterProcesses(t *testing.T) {
 	defer func() { cancel(); sent.Wait(); subs.Wait() }()
 
 	dir := t.TempDir()
-	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)} // kgo's debug lines would be most of the work
-	b := startCmd(t, env, []string{"embedded broker listening"},
-		"broker", "--broker-count", "3", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir+"/broker")
-	b.mu.Lock()
-	brokers := b.kafka // every broker's address, comma separated
-	b.mu.Unlock()
+	env := append([]string{"CHATBUS_LOG_LEVEL=info"}, k.env...) // kgo's debug lines would be most of the work
+	brokers := k.brokers                                        // every broker's address, comma separated
 	if n := len(strings.Split(brokers, ",")); n != 3 {
 		t.Fatalf("the broker logged %d addresses (%s), want 3", n, brokers)
 	}
@@ -69,7 +68,7 @@ func TestClusterProcesses(t *testing.T) {
 			"--db", db, "--instance-id", fmt.Sprintf("backend-%d", i+1), "--data-dir", dir)
 	}
 	adm := clusterAdmin(t, brokers)
-	checkReplication(t, adm, 3)
+	checkReplication(t, adm, k.topics)
 
 	// Fixed ports, so that a user moved to the other frontend knows where.
 	fronts := make([]*proc, 2)
@@ -80,10 +79,10 @@ func TestClusterProcesses(t *testing.T) {
 			"--http-addr", addr, "--limits-exempt", "127.0.0.1/32")
 		urls[i] = "http://" + addr
 	}
-	procs := []*proc{b, backs[0], backs[1], fronts[0], fronts[1]} // for the logs
+	procs := k.procs(backs[0], backs[1], fronts[0], fronts[1]) // for the logs
 
 	// Both backends share the work before the kill.
-	waitGroup(t, ctx, adm, func(g kafkabus.GroupLag) bool { return g.Members == 2 && len(holders(g)) == 2 })
+	waitGroup(t, ctx, adm, k.group, func(g kafkabus.GroupLag) bool { return g.Members == 2 && len(holders(g)) == 2 })
 
 	// The journey: u0…u15, even ones on frontend 0, odd ones on frontend
 	// 1; rooms of four consecutive users, so two of each frontend, opened
@@ -94,49 +93,23 @@ func TestClusterProcesses(t *testing.T) {
 	for i := range us {
 		us[i] = newChatter(t, tr, urls[i%2], fmt.Sprintf("u%d", i))
 	}
-	var setup sync.WaitGroup
-	for _, u := range us {
-		setup.Go(func() {
-			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
-				"email": u.id + "@x.io", "userName": u.id}, 201)
-			u.login(ctx)
-			u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
-		})
-	}
-	setup.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	members := map[int64][]*chatter{}
-	for first := 0; first < users; first += roomSize {
-		group := us[first:min(first+roomSize, users)]
-		var ids []string
-		for _, u := range group[1:] {
-			ids = append(ids, u.id)
-		}
-		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
-		// Statuses set on both frontends, read on one.
+	members := chatRooms(ctx, t, us, roomSize, func(u *chatter) {
+		u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
+	})
+	// Statuses set on both frontends, read on one.
+	for _, group := range members {
 		var fl struct {
 			Friends []struct{ UserID, UserStatus string }
 		}
 		json.Unmarshal(group[0].must(ctx, "GET", "/api/friends", nil, 200), &fl)
-		if len(fl.Friends) != len(ids) {
-			t.Errorf("%s's friends: %+v, want %v", group[0].id, fl.Friends, ids)
+		if len(fl.Friends) != len(group)-1 {
+			t.Errorf("%s's friends: %+v, want the %d others of its room", group[0].id, fl.Friends, len(group)-1)
 		}
 		for _, f := range fl.Friends {
 			if f.UserStatus != "status of "+f.UserID {
 				t.Errorf("%s's friend %s has status %q", group[0].id, f.UserID, f.UserStatus)
 			}
 		}
-		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": "room of " + group[0].id}, 201)
-		var room struct {
-			Room struct{ RoomID int64 }
-		}
-		json.Unmarshal(out, &room)
-		for _, u := range group {
-			u.room = room.Room.RoomID
-		}
-		members[room.Room.RoomID] = group
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -145,15 +118,7 @@ func TestClusterProcesses(t *testing.T) {
 	// Every member's event stream, open before the first chat.
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
-	for _, u := range us {
-		ready := make(chan struct{})
-		subs.Go(func() { u.subscribe(subCtx, ready) })
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			t.Fatalf("%s's event stream did not open", u.id)
-		}
-	}
+	openStreams(ctx, subCtx, t, us, &subs)
 
 	// The senders: each its share, one chat at a time, every one resent
 	// until acknowledged; now and then a sender reads the newest page of
@@ -218,13 +183,13 @@ func TestClusterProcesses(t *testing.T) {
 	// serves chats, so that the chats wait for the takeover: which one that
 	// is depends on the group's assignment.
 	until(int64(chats / 2))
-	victim, survivor, chatParts := chatBackend(t, ctx, adm)
+	victim, survivor, chatParts := chatBackend(t, ctx, adm, k)
 	t.Logf("%v: SIGKILL %s (it serves %d of the chat partitions) at %d acknowledged",
 		time.Since(start).Round(time.Millisecond), victim, chatParts, nAcked.Load())
 	backs[map[string]int{"backend-1": 0, "backend-2": 1}[victim]].stop(t, syscall.SIGKILL)
 	kills++
 	killed := time.Now()
-	waitGroup(t, ctx, adm, func(g kafkabus.GroupLag) bool {
+	waitGroup(t, ctx, adm, k.group, func(g kafkabus.GroupLag) bool {
 		h := holders(g)
 		return g.Members == 1 && len(h) == 1 && h[survivor]
 	})
@@ -315,7 +280,7 @@ func TestClusterProcesses(t *testing.T) {
 			t.Errorf("%s logged in %d times, want once: its session did not survive its frontend", u.id, n)
 		}
 	}
-	published, copies := messageEvents(t, brokers)
+	published, copies := messageEvents(t, k)
 	figures(t, "%d brokers, 2 backends, 2 frontends, %d senders, %d kills (%s taken over in %v): %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed (%d of %d moved users on the other frontend), %d resyncs; %d logins; sending took %v, all %v",
 		len(strings.Split(brokers, ",")), users, kills, victim, takeover.Round(time.Millisecond), nAck, retries, stored, published, copies,
 		expected, received, dups, lost, resumes, crossResumes, len(moved), resyncs, logins,
@@ -406,21 +371,39 @@ func clusterAdmin(t *testing.T, brokers string) *kadm.Client {
 }
 
 // checkReplication fails unless every chatbus topic exists, as the backends
-// create it, with rf replicas in every partition.
-func checkReplication(t *testing.T, adm *kadm.Client, rf int16) {
+// create it, with topics.Replication replicas in every partition (and, from
+// three, min.insync.replicas 2). It waits up to 10 s: on Apache Kafka a
+// topic just created reaches every broker's metadata a moment later.
+func checkReplication(t *testing.T, adm *kadm.Client, topics kafkabus.Topics) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	states, err := kafkabus.DescribeTopics(ctx, adm, kafkabus.Topics{Replication: rf}.Specs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range states {
-		if !s.OK() || s.Replicas != rf {
-			t.Errorf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems)
+	rf := topics.Replication
+	var wrong []string
+	var n int
+	for {
+		states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
+		wrong, n = nil, len(states)
+		if err != nil {
+			wrong = append(wrong, err.Error())
 		}
+		for _, s := range states {
+			if !s.OK() || s.Replicas != rf {
+				wrong = append(wrong, fmt.Sprintf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems))
+			}
+			if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
+				wrong = append(wrong, fmt.Sprintf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want))
+			}
+		}
+		if len(wrong) == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("%d topics, each partition with %d replicas", len(states), rf)
+	for _, w := range wrong {
+		t.Error(w)
+	}
+	t.Logf("%d topics, each partition with %d replicas", n, rf)
 }
 
 // holders returns the instance ids of the members that hold a partition of
@@ -438,13 +421,13 @@ func holders(g kafkabus.GroupLag) map[string]bool {
 
 // chatBackend returns the backend that holds a partition of the chat
 // requests, the other one, and how many such partitions the first holds.
-func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client) (victim, survivor string, n int) {
+func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client, k *kafka) (victim, survivor string, n int) {
 	t.Helper()
-	lags, err := kafkabus.GroupLags(ctx, adm, "chatbus-backend")
+	lags, err := kafkabus.GroupLags(ctx, adm, k.group)
 	if err != nil || len(lags) != 1 {
 		t.Fatalf("the backends' group: %+v, %v", lags, err)
 	}
-	topic := kafkabus.Topics{}.Request(kafkabus.OpAddChat)
+	topic := k.topics.Request(kafkabus.OpAddChat)
 	for _, p := range lags[0].Partitions {
 		if id, _, _ := strings.Cut(p.Member, "@"); p.Topic == topic && id != "" {
 			if victim == "" {
@@ -463,11 +446,11 @@ func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client) (victim, s
 }
 
 // waitGroup waits until the backends' group is as ok wants, or fails.
-func waitGroup(t *testing.T, ctx context.Context, adm *kadm.Client, ok func(kafkabus.GroupLag) bool) {
+func waitGroup(t *testing.T, ctx context.Context, adm *kadm.Client, group string, ok func(kafkabus.GroupLag) bool) {
 	t.Helper()
 	var last kafkabus.GroupLag
 	for ctx.Err() == nil {
-		lags, err := kafkabus.GroupLags(ctx, adm, "chatbus-backend")
+		lags, err := kafkabus.GroupLags(ctx, adm, group)
 		if err == nil && len(lags) == 1 {
 			last = lags[0]
 			if ok(last) {

@@ -24,7 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chatbus/chatbus"
-	"github.com/chatbus/chatbus/kafkabus"
 )
 
 // TestFaultSIGKILL is the live chat's fault test: while 20 senders send
@@ -34,11 +33,17 @@ import (
 // keeps an event stream open and resumes it from its last id. Afterwards
 // every acknowledged chat is in its room's history exactly once, seqs have
 // no gaps, and every member was sent every message of its room exactly once,
-// with no resync.
-func TestFaultSIGKILL(t *testing.T) {
+// with no resync. It runs on the embedded broker and on Apache Kafka.
+func TestFaultSIGKILL(t *testing.T) { onEachKafka(t, 1, testFaultSIGKILL) }
+
+func testFaultSIGKILL(t *testing.T, k *kafka) {
 	senders, chats := 20, 5000
 	if testing.Short() {
 		chats = 1000
+	} else if k.cluster != nil {
+		// Its processes' faults are the same on Apache Kafka, where
+		// chats take longer (TestBrokerFault has 5,000 there).
+		chats = 2000
 	}
 	const roomSize = 5
 	start := time.Now()
@@ -51,11 +56,8 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	// Kafka clients' debug lines would be most of the work of logging.
-	env := []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)}
-	b := startCmd(t, env, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
-	b.mu.Lock()
-	brokers := b.kafka
-	b.mu.Unlock()
+	env := append([]string{"CHATBUS_LOG_LEVEL=info"}, k.env...)
+	brokers := k.brokers
 	back := startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir, "--instance-id", "fault-backend")
 	// One port for every run of the frontend: clients reconnect to the
 	// same URL, as browsers would to a restarted server.
@@ -70,68 +72,22 @@ func TestFaultSIGKILL(t *testing.T) {
 	users := make([]*chatter, senders)
 	for i := range users {
 		users[i] = newChatter(t, tr, url, fmt.Sprintf("s%d", i))
-		users[i].must(ctx, "POST", "/api/signup", map[string]any{"userId": users[i].id, "userPw": users[i].id + "-password",
-			"email": users[i].id + "@x.io", "userName": users[i].id}, 201)
-		users[i].login(ctx)
 	}
-	members := map[int64][]*chatter{} // by room
-	for first := 0; first < senders; first += roomSize {
-		group := users[first:min(first+roomSize, senders)]
-		var ids []string
-		for _, u := range group[1:] {
-			ids = append(ids, u.id)
-		}
-		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
-		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": fmt.Sprintf("room of %s", group[0].id)}, 201)
-		var room struct {
-			Room struct{ RoomID int64 }
-		}
-		json.Unmarshal(out, &room)
-		for _, u := range group {
-			u.room = room.Room.RoomID
-		}
-		members[room.Room.RoomID] = group
-	}
+	members := chatRooms(ctx, t, users, roomSize)
 
 	// Every member's event stream, open before the first chat.
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
-	for _, u := range users {
-		ready := make(chan struct{})
-		subs.Go(func() { u.subscribe(subCtx, ready) })
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			t.Fatalf("%s's event stream did not open", u.id)
-		}
-	}
+	openStreams(ctx, subCtx, t, users, &subs)
 
 	// The senders: each its share of the chats, one at a time, every one
 	// resent until acknowledged.
-	var (
-		ackMu  sync.Mutex
-		acked  = map[string]int64{} // clientMsgId → seq
-		nAcked atomic.Int64
-	)
-	for i, u := range users {
-		sent.Go(func() {
-			for n := i; n < chats; n += senders {
-				id := fmt.Sprintf("%s-%d", u.id, n)
-				seq, ok := u.post(ctx, u.room, id)
-				if !ok {
-					return
-				}
-				ackMu.Lock()
-				acked[id] = seq
-				ackMu.Unlock()
-				nAcked.Add(1)
-			}
-		})
-	}
+	a := sendChats(ctx, users, chats, &sent)
+	ackMu, acked, nAcked := &a.mu, a.ids, &a.n
 
 	// The faults, spread over the run so that chats flow between them.
 	kills := 0
-	procs := []*proc{b, back, front} // every run, for the logs
+	procs := k.procs(back, front) // every run, for the logs
 	plan := []string{"frontend", "backend", "both", "frontend"}
 	for i, what := range plan {
 		for nAcked.Load() < int64((i+1)*chats/(len(plan)+1)) && ctx.Err() == nil {
@@ -185,7 +141,7 @@ func TestFaultSIGKILL(t *testing.T) {
 	if resyncs > 0 {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
-	published, copies := messageEvents(t, brokers)
+	published, copies := messageEvents(t, k)
 	figures(t, "%d senders, %d kills: %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed, %d resyncs; %d logins; sending took %v, all %v",
 		senders, kills, nAck, retries, stored, published, copies, expected, received, dups, lost, resumes, resyncs, logins,
 		sendTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -194,6 +150,98 @@ func TestFaultSIGKILL(t *testing.T) {
 			t.Logf("the log of chatbus %s (pid %d):\n%s", p.args[0], p.cmd.Process.Pid, p.logs())
 		}
 	}
+}
+
+// chatRooms signs up and logs in every user (all at once), and runs each
+// setUp on them, then puts them in rooms of size, in order: the first
+// member of each adds the others as friends and opens the room. It returns
+// the rooms' members, by room.
+func chatRooms(ctx context.Context, t *testing.T, users []*chatter, size int, setUp ...func(*chatter)) map[int64][]*chatter {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Go(func() {
+			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
+				"email": u.id + "@x.io", "userName": u.id}, 201)
+			u.login(ctx)
+			for _, f := range setUp {
+				f(u)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	members := map[int64][]*chatter{}
+	for first := 0; first < len(users); first += size {
+		group := users[first:min(first+size, len(users))]
+		var ids []string
+		for _, u := range group[1:] {
+			ids = append(ids, u.id)
+		}
+		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
+		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": fmt.Sprintf("room of %s", group[0].id)}, 201)
+		var room struct {
+			Room struct{ RoomID int64 }
+		}
+		json.Unmarshal(out, &room)
+		for _, u := range group {
+			u.room = room.Room.RoomID
+		}
+		members[room.Room.RoomID] = group
+	}
+	return members
+}
+
+// openStreams opens every user's event stream (until subCtx ends, in subs)
+// and returns once all are open.
+func openStreams(ctx, subCtx context.Context, t *testing.T, users []*chatter, subs *sync.WaitGroup) {
+	t.Helper()
+	for _, u := range users {
+		ready := make(chan struct{})
+		subs.Go(func() { u.subscribe(subCtx, ready) })
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			t.Fatalf("%s's event stream did not open", u.id)
+		}
+	}
+}
+
+// acks are the chats acknowledged so far.
+type acks struct {
+	mu  sync.Mutex
+	ids map[string]int64 // clientMsgId → seq, under mu
+	n   atomic.Int64
+	// last is when the latest chat was acknowledged (Unix ns); longest the
+	// longest time between two acknowledgements, of any senders.
+	last, longest atomic.Int64
+}
+
+// sendChats starts one sender per user (in sent): chats 0…n-1 shared out
+// in turn, each sent until acknowledged, one at a time, to its room.
+func sendChats(ctx context.Context, users []*chatter, n int, sent *sync.WaitGroup) *acks {
+	a := &acks{ids: map[string]int64{}}
+	a.last.Store(time.Now().UnixNano())
+	for i, u := range users {
+		sent.Go(func() {
+			for c := i; c < n; c += len(users) {
+				id := fmt.Sprintf("%s-%d", u.id, c)
+				seq, ok := u.post(ctx, u.room, id)
+				if !ok {
+					return
+				}
+				a.mu.Lock()
+				a.ids[id] = seq
+				now := time.Now().UnixNano()
+				a.longest.Store(max(a.longest.Load(), now-a.last.Swap(now)))
+				a.mu.Unlock()
+				a.n.Add(1)
+			}
+		})
+	}
+	return a
 }
 
 // checkHistories reads each room's history (as the member reader picks)
@@ -340,16 +388,15 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
-// messageEvents reads the room events topic on brokers (comma separated)
-// and returns how many message events it holds, and how many of them are
+// messageEvents reads the room events topic of k and returns how many message events it holds, and how many of them are
 // copies of another (the relay publishes again what a crash kept it from
 // marking as published).
-func messageEvents(t *testing.T, brokers string) (records, copies int) {
+func messageEvents(t *testing.T, k *kafka) (records, copies int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	topic := kafkabus.Topics{}.RoomEvents()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	topic := k.topics.RoomEvents()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(k.brokers, ",")...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,7 @@ func TestTopicsCommands(t *testing.T) {
 	}
 
 	out, stderr, code := chatbusCmd(t, env, "topics", "check")
-	if code != 1 || !strings.Contains(stderr, "26 of 26 topics are not as chatbus wants") ||
+	if code != 1 || !strings.Contains(stderr, "27 of 27 topics are not as chatbus wants") ||
 		!strings.Contains(stderr, "t.login-request: 1 partitions, fewer than 2") || !strings.Contains(stderr, "t.room-events: missing") ||
 		!strings.Contains(stderr, "chatbus topics create") {
 		t.Fatalf("check before create: exit %d\n%s%s", code, out, stderr)
@@ -70,7 +70,7 @@ func TestTopicsCommands(t *testing.T) {
 	// The default command is list; --json gives every topic's state.
 	out, stderr, code = chatbusCmd(t, env, "topics", "--json", "--replication", "3")
 	var states []kafkabus.TopicState
-	if err := json.Unmarshal([]byte(out), &states); err != nil || code != 0 || len(states) != 26 {
+	if err := json.Unmarshal([]byte(out), &states); err != nil || code != 0 || len(states) != 27 {
 		t.Fatalf("topics --json: exit %d, %v\n%s%s", code, err, out, stderr)
 	}
 	if s := states[0]; s.Name != "t.login-request" || s.Partitions != 2 || s.Replicas != 2 || s.WantReplicas != 3 || s.OK() {
