@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The seed's author checked the backend with Kafka's own console tools; so
+// does this file, with the tools of kafka-tools (kafka/pom.xml) run through
+// their main classes, as kafka-console-producer.sh and
+// kafka-console-consumer.sh run them.
+
+const (
+	consoleProducer = "org.apache.kafka.tools.ConsoleProducer"
+	consoleConsumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
+)
+
+// needTool returns the path of a program the test needs; without it the
+// test is skipped locally and fails in CI, which installs it (.ci/run).
+func needTool(t *testing.T, name, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (%s)", name, install)
+		}
+		t.Skipf("%s is not installed (%s); .ci/run installs it", name, install)
+	}
+	return path
+}
+
+// kafkaLib returns the directory of Apache Kafka's jars (kafka/pom.xml),
+// resolving them with Maven into the user's cache the first time: about 30 s
+// from Maven Central, nothing afterwards. Without java or mvn the test is
+// skipped (fails in CI).
+func kafkaLib(t *testing.T) string {
+	t.Helper()
+	needTool(t, "java", "apt-get install -y openjdk-17-jre-headless")
+	mvn := needTool(t, "mvn", "apt-get install -y maven")
+	pom, err := filepath.Abs("../../kafka/pom.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(pom)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := regexp.MustCompile(`<kafka.version>([^<]+)</kafka.version>`).FindSubmatch(b)
+	if version == nil {
+		t.Fatalf("%s names no kafka.version", pom)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := filepath.Join(cache, "chatbus", "kafka-"+string(version[1]), "lib")
+	if jars, _ := filepath.Glob(filepath.Join(lib, "kafka-tools-*.jar")); len(jars) > 0 {
+		return lib
+	}
+	// Into a fresh directory, renamed when complete: an interrupted run
+	// leaves no half a classpath behind.
+	if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(lib), "lib-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	start := time.Now()
+	out, err := exec.Command(mvn, "-q", "-B", "-f", pom, "dependency:copy-dependencies", "-DoutputDirectory="+tmp).CombinedOutput()
+	if err != nil {
+		t.Fatalf("mvn dependency:copy-dependencies: %v\n%s", err, out)
+	}
+	if err := os.Rename(tmp, lib); err != nil && !errors.Is(err, os.ErrExist) {
+		if _, statErr := os.Stat(lib); statErr != nil { // not resolved by another test meanwhile
+			t.Fatal(err)
+		}
+	}
+	t.Logf("Kafka's jars resolved into %s in %v", lib, time.Since(start).Round(time.Second))
+	return lib
+}
+
+// kafkaTool runs one of Kafka's command-line tools by its main class, with
+// stdin as its input, and returns what it writes to stdout.
+func kafkaTool(t *testing.T, lib, class, stdin string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", filepath.Join(lib, "*"), class}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("java %s %s: %v\n%s%s", class, strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// The records the seed's flow sends: a sign-up, then a login, keyed by the
+// user id ("a|" before the value), one per line as the console producer
+// reads them.
+const (
+	seedSignUp = `a|{"userId":"a","userPw":"1234","email":"a@naver.com","userName":"user_A"}`
+	seedLogin  = `a|{"userId":"a","userPw":"1234"}`
+)
+
+// consoleFlow is the seed's test, step by step: each step is the command
+// line of one tool (after `java -cp "$KAFKA_LIB/*"`), written as README
+// shows it with the bootstrap server 127.0.0.1:9092.
+var consoleFlow = []struct {
+	input string // the producer's input line, or "" for a consumer
+	args  []string
+}{
+	{seedSignUp, []string{consoleProducer, "--bootstrap-server", "127.0.0.1:9092", "--topic", "user-add-request",
+		"--property", "parse.key=true", "--property", "key.separator=|"}},
+	{"", []string{consoleConsumer, "--bootstrap-server", "127.0.0.1:9092", "--topic", "user-add-response",
+		"--from-beginning", "--max-messages", "1"}},
+	{seedLogin, []string{consoleProducer, "--bootstrap-server", "127.0.0.1:9092", "--topic", "login-request",
+		"--property", "parse.key=true", "--property", "key.separator=|"}},
+	{"", []string{consoleConsumer, "--bootstrap-server", "127.0.0.1:9092", "--topic", "login-response",
+		"--from-beginning", "--max-messages", "1"}},
+}
+
+// TestSeedConsoleTools runs the seed's own test against `chatbus run` on its
+// embedded broker: Kafka's console producer sends the sign-up and the login,
+// Kafka's console consumer reads login-response, and the reply is the
+// seed's, without the password.
+func TestSeedConsoleTools(t *testing.T) {
+	lib := kafkaLib(t)
+	p := startRun(t, t.TempDir())
+	p.mu.Lock()
+	brokers := p.kafka
+	p.mu.Unlock()
+	seedConsoleTest(t, lib, brokers)
+}
+
+// seedConsoleTest runs consoleFlow against the brokers, where a chatbus
+// backend serves topics without a prefix, and checks the replies.
+func seedConsoleTest(t *testing.T, lib, brokers string) {
+	t.Helper()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := strings.Join(strings.Fields(strings.ReplaceAll(string(readme), "\\\n", " ")), " ")
+
+	var replies []string
+	for _, step := range consoleFlow {
+		// README shows the same command, quoted for a shell.
+		var line []string
+		for _, a := range step.args {
+			if strings.ContainsAny(a, "|*$ ") {
+				a = "'" + a + "'"
+			}
+			line = append(line, a)
+		}
+		if want := strings.Join(line, " "); !strings.Contains(shown, want) {
+			t.Errorf("README does not show the command %q", want)
+		}
+		if step.input != "" && !strings.Contains(shown, "'"+step.input+"'") {
+			t.Errorf("README does not show the record %q", step.input)
+		}
+
+		args := slices.Clone(step.args)
+		args[slices.Index(args, "--bootstrap-server")+1] = brokers
+		if step.input != "" {
+			kafkaTool(t, lib, args[0], step.input+"\n", args[1:]...)
+			continue
+		}
+		// A bound, so that a missing reply fails rather than waits.
+		out := kafkaTool(t, lib, args[0], "", append(args[1:], "--timeout-ms", "30000")...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 1 || lines[0] == "" {
+			t.Fatalf("%s printed %d lines, want the one reply:\n%s", args[4], len(lines), out)
+		}
+		replies = append(replies, lines[0])
+	}
+
+	var signUp struct{ IsSuccess bool }
+	if err := json.Unmarshal([]byte(replies[0]), &signUp); err != nil || !signUp.IsSuccess {
+		t.Fatalf("user-add-response: %s (%v)", replies[0], err)
+	}
+	login := replies[1]
+	t.Logf("kafka-console-consumer --topic login-response:\n%s", login)
+	var reply map[string]any
+	if err := json.Unmarshal([]byte(login), &reply); err != nil {
+		t.Fatalf("login-response is no JSON object: %v\n%s", err, login)
+	}
+	// The seed's reply: {"userId":"a","isSuccess":true,"errorMessage":"",
+	// "user":{"userId":"a","userPw":"1234","email":"a@naver.com",
+	// "userName":"user_A","userStatus":…,"joinDate":…,"loginDate":…,
+	// "logoutDate":…}} — every field but the password.
+	user, _ := reply["user"].(map[string]any)
+	if reply["userId"] != "a" || reply["isSuccess"] != true || reply["errorMessage"] != "" || user == nil {
+		t.Errorf("login-response: %s", login)
+	}
+	for _, k := range []string{"userId", "email", "userName", "userStatus", "joinDate", "loginDate", "logoutDate"} {
+		if _, ok := user[k]; !ok {
+			t.Errorf("login-response's user has no %s: %s", k, login)
+		}
+	}
+	if user["userId"] != "a" || user["email"] != "a@naver.com" || user["userName"] != "user_A" {
+		t.Errorf("login-response's user: %v", user)
+	}
+	if _, ok := user["userPw"]; ok || strings.Contains(login, "1234") || strings.Contains(login, "argon2") {
+		t.Errorf("login-response holds the password or its hash: %s", login)
+	}
+
+	// What the console consumer read is what chatbus wrote: keyed by the
+	// user id, uncompressed (the Java client reads every codec, but kafkajs
+	// reads no snappy, and the seed's Spring producer compressed nothing).
+	c, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics("login-response"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fs := c.PollRecords(ctx, 1)
+	if err := fs.Err0(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fs.Records()
+	if len(recs) != 1 {
+		t.Fatalf("login-response holds %d records, want 1", len(recs))
+	}
+	r := recs[0]
+	if string(r.Key) != "a" || string(r.Value) != login || r.Attrs.CompressionType() != 0 {
+		t.Errorf("login-response's record: key %q, compression %d, value %s", r.Key, r.Attrs.CompressionType(), r.Value)
+	}
+}
