@@ -3,17 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/chatbus/chatbus/internal/kafkacluster"
 )
 
 // The seed's author checked the backend with Kafka's own console tools; so
@@ -26,79 +24,13 @@ const (
 	consoleConsumer = "org.apache.kafka.tools.consumer.ConsoleConsumer"
 )
 
-// needTool returns the path of a program the test needs; without it the
-// test is skipped locally and fails in CI, which installs it (.ci/run).
-func needTool(t *testing.T, name, install string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (%s)", name, install)
-		}
-		t.Skipf("%s is not installed (%s); .ci/run installs it", name, install)
-	}
-	return path
-}
-
-// kafkaLib returns the directory of Apache Kafka's jars (kafka/pom.xml),
-// resolving them with Maven into the user's cache the first time: about 30 s
-// from Maven Central, nothing afterwards. Without java or mvn the test is
-// skipped (fails in CI).
-func kafkaLib(t *testing.T) string {
-	t.Helper()
-	needTool(t, "java", "apt-get install -y openjdk-17-jre-headless")
-	mvn := needTool(t, "mvn", "apt-get install -y maven")
-	pom, err := filepath.Abs("../../kafka/pom.xml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(pom)
-	if err != nil {
-		t.Fatal(err)
-	}
-	version := regexp.MustCompile(`<kafka.version>([^<]+)</kafka.version>`).FindSubmatch(b)
-	if version == nil {
-		t.Fatalf("%s names no kafka.version", pom)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib := filepath.Join(cache, "chatbus", "kafka-"+string(version[1]), "lib")
-	if jars, _ := filepath.Glob(filepath.Join(lib, "kafka-tools-*.jar")); len(jars) > 0 {
-		return lib
-	}
-	// Into a fresh directory, renamed when complete: an interrupted run
-	// leaves no half a classpath behind.
-	if err := os.MkdirAll(filepath.Dir(lib), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	tmp, err := os.MkdirTemp(filepath.Dir(lib), "lib-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(tmp)
-	start := time.Now()
-	out, err := exec.Command(mvn, "-q", "-B", "-f", pom, "dependency:copy-dependencies", "-DoutputDirectory="+tmp).CombinedOutput()
-	if err != nil {
-		t.Fatalf("mvn dependency:copy-dependencies: %v\n%s", err, out)
-	}
-	if err := os.Rename(tmp, lib); err != nil && !errors.Is(err, os.ErrExist) {
-		if _, statErr := os.Stat(lib); statErr != nil { // not resolved by another test meanwhile
-			t.Fatal(err)
-		}
-	}
-	t.Logf("Kafka's jars resolved into %s in %v", lib, time.Since(start).Round(time.Second))
-	return lib
-}
-
 // kafkaTool runs one of Kafka's command-line tools by its main class, with
 // stdin as its input, and returns what it writes to stdout.
 func kafkaTool(t *testing.T, lib, class, stdin string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "java", append([]string{"-cp", filepath.Join(lib, "*"), class}, args...)...)
+	cmd := kafkacluster.Command(ctx, lib, class, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -139,12 +71,22 @@ var consoleFlow = []struct {
 // Kafka's console consumer reads login-response, and the reply is the
 // seed's, without the password.
 func TestSeedConsoleTools(t *testing.T) {
-	lib := kafkaLib(t)
+	lib := kafkacluster.JarsForTest(t)
 	p := startRun(t, t.TempDir())
 	p.mu.Lock()
 	brokers := p.kafka
 	p.mu.Unlock()
 	seedConsoleTest(t, lib, brokers)
+}
+
+// TestSeedConsoleToolsOnKafka runs the seed's test as the seed did: a
+// backend (`chatbus backend`) on a three-broker Apache Kafka cluster, and
+// Kafka's console tools.
+func TestSeedConsoleToolsOnKafka(t *testing.T) {
+	c := kafkacluster.ForTest(t, kafkacluster.Config{Brokers: 3})
+	startCmd(t, []string{"CHATBUS_LOG_LEVEL=info"}, []string{"backend serving"},
+		"backend", "--brokers", c.Bootstrap(), "--data-dir", t.TempDir())
+	seedConsoleTest(t, c.Lib(), c.Bootstrap())
 }
 
 // seedConsoleTest runs consoleFlow against the brokers, where a chatbus

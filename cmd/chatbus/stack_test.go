@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chatbus/chatbus/internal/kafkacluster"
 	"github.com/chatbus/chatbus/postgres/pgtest"
 )
 
@@ -241,16 +242,11 @@ func (s *stack) startKafka(t *testing.T, names []string) {
 	t.Logf("Kafka: %d nodes at %s, with %v", len(nodes), s.brokers, common)
 }
 
-// startKafkaCluster starts n brokers with props, and returns their
-// addresses by node id.
+// startKafkaCluster starts n Apache Kafka brokers with props and the JVM
+// memory flags heap, and returns their addresses by node id.
 func startKafkaCluster(t *testing.T, n int, props map[string]string, heap string) []string {
 	t.Helper()
-	// TODO: Apache Kafka (internal/kafkacluster); until then the embedded cluster.
-	b := startCmd(t, []string{"CHATBUS_LOG_LEVEL=info"}, []string{"embedded broker listening"},
-		"broker", "--broker-count", strconv.Itoa(n), "--kafka-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Split(b.kafka, ",")
+	return kafkacluster.ForTest(t, kafkacluster.Config{Brokers: n, Props: props, Heap: heap}).Addrs()
 }
 
 // startPostgres gives the service's address to the test's database; the
