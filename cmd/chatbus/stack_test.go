@@ -33,7 +33,7 @@ import (
 // each name:port one service gives another becomes a loopback address, in
 // the variables and in nginx.conf. Then two users chat through nginx, one
 // on each frontend, and one is sent the other's message on his event stream
-// through nginx at once.
+// through nginx.
 func TestDeployStack(t *testing.T) {
 	needTool(t, "nginx", "apt-get install -y nginx")
 	db := pgtest.URL(t) // first: dropped after every process is gone
@@ -230,23 +230,23 @@ func (s *stack) startKafka(t *testing.T, names []string) {
 	if got, want := common["controller.quorum.voters"], strings.Join(voters, ","); got != want {
 		t.Errorf("KAFKA_CONTROLLER_QUORUM_VOTERS %q, want every node as a voter: %q", got, want)
 	}
+	// The harness names its listeners so too.
+	protocols := strings.Split(common["listener.security.protocol.map"], ",")
+	slices.Sort(protocols)
+	if common["controller.listener.names"] != "CONTROLLER" || common["inter.broker.listener.name"] != "PLAINTEXT" ||
+		!slices.Equal(protocols, []string{"CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"}) {
+		t.Errorf("Kafka's listeners are not PLAINTEXT for clients and brokers and CONTROLLER for controllers: %v", common)
+	}
 	for _, k := range []string{"listeners", "controller.quorum.voters", "log.dirs"} {
 		delete(common, k)
 	}
-	addrs := startKafkaCluster(t, len(nodes), common, heap)
+	addrs := kafkacluster.ForTest(t, kafkacluster.Config{Brokers: len(nodes), Props: common, Heap: heap}).Addrs()
 	for i, n := range nodes {
 		s.addr[n.host+":"+n.port] = addrs[i]
 		s.addr[n.name+":"+n.port] = addrs[i]
 	}
 	s.brokers = strings.Join(addrs, ",")
 	t.Logf("Kafka: %d nodes at %s, with %v", len(nodes), s.brokers, common)
-}
-
-// startKafkaCluster starts n Apache Kafka brokers with props and the JVM
-// memory flags heap, and returns their addresses by node id.
-func startKafkaCluster(t *testing.T, n int, props map[string]string, heap string) []string {
-	t.Helper()
-	return kafkacluster.ForTest(t, kafkacluster.Config{Brokers: n, Props: props, Heap: heap}).Addrs()
 }
 
 // startPostgres gives the service's address to the test's database; the
