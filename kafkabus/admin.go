@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -26,7 +27,7 @@ func ResolveReplication(ctx context.Context, adm *kadm.Client, t Topics) (Topics
 }
 
 // TopicConfigKeys are the settings of a topic that chatbus sets, and shows.
-var TopicConfigKeys = []string{"retention.ms", "segment.ms"}
+var TopicConfigKeys = []string{"retention.ms", "segment.ms", "min.insync.replicas"}
 
 // TopicState is a topic as the cluster has it, next to what chatbus wants.
 type TopicState struct {
@@ -133,7 +134,11 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) ([
 				st.Configs[c.Key] = c.MaybeValue()
 			}
 		}
+		st.Problems = append(st.Problems, insyncProblems(st)...)
 		for _, key := range TopicConfigKeys {
+			if key == "min.insync.replicas" {
+				continue // a problem or not, above
+			}
 			if want, ok := st.WantConfigs[key]; ok && st.Configs[key] != want {
 				have := st.Configs[key]
 				if have == "" {
@@ -144,6 +149,25 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) ([
 		}
 	}
 	return out, nil
+}
+
+// insyncProblems checks a topic's min.insync.replicas (as the cluster has
+// it: its own or the brokers' default) against its replicas: higher than
+// them and no write with acks=all can succeed (NOT_ENOUGH_REPLICAS); lower
+// than chatbus wants and one lost broker may take acknowledged records
+// with it.
+func insyncProblems(st *TopicState) []string {
+	have, err := strconv.Atoi(st.Configs["min.insync.replicas"])
+	if err != nil {
+		return nil // not said (kfake says nothing for some)
+	}
+	var out []string
+	if have > int(st.Replicas) {
+		out = append(out, fmt.Sprintf("min.insync.replicas %d, more than its %d replicas: every write fails", have, st.Replicas))
+	} else if want := MinInSync(st.WantReplicas); have < want {
+		out = append(out, fmt.Sprintf("min.insync.replicas %d, lower than %d: a write acknowledged by one broker can be lost with it", have, want))
+	}
+	return out
 }
 
 // GroupLag is how far a consumer group is behind, per partition.

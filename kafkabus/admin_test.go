@@ -32,7 +32,7 @@ func TestDescribeTopics(t *testing.T) {
 	if err != nil || topics.Replication != 3 {
 		t.Fatalf("replication on 3 brokers: %d, %v", topics.Replication, err)
 	}
-	keep := "3600000"
+	keep, two := "3600000", "2"
 	for _, c := range []struct {
 		name  string
 		parts int32
@@ -40,7 +40,7 @@ func TestDescribeTopics(t *testing.T) {
 		cfg   map[string]*string
 	}{
 		{"d.login-request", 1, 3, nil},
-		{"d.logout-request", 9, 3, map[string]*string{"retention.ms": &keep}},
+		{"d.logout-request", 9, 3, map[string]*string{"retention.ms": &keep, "min.insync.replicas": &two}},
 		{"d.dead-letter", 1, 1, nil},
 	} {
 		if _, err := adm.CreateTopic(ctx, c.parts, c.rf, c.cfg, c.name); err != nil {
@@ -65,6 +65,7 @@ func TestDescribeTopics(t *testing.T) {
 	}
 	want("user-add-request", false, "missing", "")
 	want("login-request", false, "1 partitions, fewer than 2", "")
+	want("login-request", false, "min.insync.replicas 1, lower than 2", "")
 	want("logout-request", true, "", "retention.ms 3600000, chatbus sets 604800000")
 	want("logout-request", true, "", "9 partitions, more than 2")
 	want("dead-letter", false, "replication factor 1, lower than 3", "")
@@ -80,10 +81,11 @@ func TestDescribeTopics(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, st := range states {
-		if wantOK := st.Name != "d.dead-letter"; st.OK() != wantOK {
+		// Neither replicas nor min.insync.replicas of a topic are changed.
+		if wantOK := st.Name != "d.dead-letter" && st.Name != "d.login-request"; st.OK() != wantOK {
 			t.Errorf("after EnsureTopics, %s: problems %q", st.Name, st.Problems)
 		}
-		if st.Name == "d.user-add-request" && (st.Configs["retention.ms"] != "3600000" || len(st.Notes) != 0) {
+		if st.Name == "d.user-add-request" && (st.Configs["retention.ms"] != "3600000" || st.Configs["min.insync.replicas"] != "2" || len(st.Notes) != 0) {
 			t.Errorf("created %s: configs %v, notes %q", st.Name, st.Configs, st.Notes)
 		}
 	}

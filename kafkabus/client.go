@@ -58,10 +58,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	cl, err := kgo.NewClient(append(cfg.Conn.Opts(),
 		kgo.ConsumeTopics(responses...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AfterMilli(start.UnixMilli())),
-		// An idempotent producer cannot give up on a record once sent, so a
-		// call would hang while the broker is down. Requests carry their own
-		// idempotency key (the correlation id): a duplicate is harmless.
-		kgo.DisableIdempotentWrite(),
+		// Idempotent (acks=all, as every chatbus producer): the client's
+		// own retries after a lost connection write no copy, and up to 5
+		// requests are in flight per broker instead of 1. An idempotent
+		// producer by default refuses to give up on a record once sent, so
+		// a call would hang while its partition has no leader; this lets
+		// the call's deadline fail it (the caller answers 503). A request
+		// given up and sent again may then be written twice — harmless:
+		// it carries its own idempotency key (the correlation id).
+		kgo.AllowIdempotentProduceCancellation(),
+		kgo.RecordDeliveryTimeout(cfg.Timeout),
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)

@@ -120,6 +120,13 @@ func (t Topics) Specs() []TopicSpec {
 		if n, ok := t.Partitions[base]; ok && n > 0 {
 			parts = n
 		}
+		// With three replicas or more, a write (acks=all) waits for two
+		// of them: one lost broker loses no acknowledged record, and
+		// writes go on while one is down.
+		if isr := MinInSync(rf); isr > 1 {
+			v := strconv.Itoa(isr)
+			cfg["min.insync.replicas"] = &v
+		}
 		specs = append(specs, TopicSpec{Name: t.Name(base), Partitions: parts, Replicas: rf, Configs: cfg})
 	}
 	for _, op := range Operations {
@@ -135,6 +142,16 @@ func (t Topics) Specs() []TopicSpec {
 	add(UserEventsName, 4, keep(min(retention, 24*time.Hour)))
 	add(RoomEventsName, 4, keep(min(retention, 24*time.Hour)))
 	return specs
+}
+
+// MinInSync is the min.insync.replicas chatbus sets on a topic of rf
+// replicas: 2 from three replicas on (so one broker may be down), else 1
+// (the broker's default, not set).
+func MinInSync(rf int16) int {
+	if rf >= 3 {
+		return 2
+	}
+	return 1
 }
 
 // EnsureTopics creates the topics that are missing and raises the partition

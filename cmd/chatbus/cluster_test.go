@@ -31,8 +31,11 @@ import (
 // there from the last id they saw. Afterwards every acknowledged chat is
 // stored once, seqs have no gaps, every member was sent every message of its
 // room exactly once without a resync, and read positions and unread counts
-// add up.
-func TestClusterProcesses(t *testing.T) {
+// add up. It runs on the embedded broker (three brokers in one process,
+// replication metadata only) and on Apache Kafka (three brokers).
+func TestClusterProcesses(t *testing.T) { onEachKafka(t, 3, testClusterProcesses) }
+
+func testClusterProcesses(t *testing.T, k *kafka) {
 	// The database first: its schema is dropped after the processes using
 	// it are killed (cleanups run last-in first-out), and without a server
 	// the test skips (fails in CI) before starting anything.
@@ -53,12 +56,8 @@ func TestClusterProcesses(t *testing.T) {
 	defer func() { cancel(); sent.Wait(); subs.Wait() }()
 
 	dir := t.TempDir()
-	env := []string{"CHATBUS_LOG_LEVEL=info"} // kgo's debug lines would be most of the work
-	b := startCmd(t, env, []string{"embedded broker listening"},
-		"broker", "--broker-count", "3", "--kafka-addr", "127.0.0.1:0", "--data-dir", dir+"/broker")
-	b.mu.Lock()
-	brokers := b.kafka // every broker's address, comma separated
-	b.mu.Unlock()
+	env := append([]string{"CHATBUS_LOG_LEVEL=info"}, k.env...) // kgo's debug lines would be most of the work
+	brokers := k.brokers                                        // every broker's address, comma separated
 	if n := len(strings.Split(brokers, ",")); n != 3 {
 		t.Fatalf("the broker logged %d addresses (%s), want 3", n, brokers)
 	}
@@ -69,7 +68,7 @@ func TestClusterProcesses(t *testing.T) {
 			"--db", db, "--instance-id", fmt.Sprintf("backend-%d", i+1), "--data-dir", dir)
 	}
 	adm := clusterAdmin(t, brokers)
-	checkReplication(t, adm, 3)
+	checkReplication(t, adm, k.topics)
 
 	// Fixed ports, so that a user moved to the other frontend knows where.
 	fronts := make([]*proc, 2)
@@ -80,10 +79,10 @@ func TestClusterProcesses(t *testing.T) {
 			"--http-addr", addr, "--limits-exempt", "127.0.0.1/32")
 		urls[i] = "http://" + addr
 	}
-	procs := []*proc{b, backs[0], backs[1], fronts[0], fronts[1]} // for the logs
+	procs := k.procs(backs[0], backs[1], fronts[0], fronts[1]) // for the logs
 
 	// Both backends share the work before the kill.
-	waitGroup(t, ctx, adm, func(g kafkabus.GroupLag) bool { return g.Members == 2 && len(holders(g)) == 2 })
+	waitGroup(t, ctx, adm, k.group, func(g kafkabus.GroupLag) bool { return g.Members == 2 && len(holders(g)) == 2 })
 
 	// The journey: u0…u15, even ones on frontend 0, odd ones on frontend
 	// 1; rooms of four consecutive users, so two of each frontend, opened
@@ -217,13 +216,13 @@ func TestClusterProcesses(t *testing.T) {
 	// serves chats, so that the chats wait for the takeover: which one that
 	// is depends on the group's assignment.
 	until(int64(chats / 2))
-	victim, survivor, chatParts := chatBackend(t, ctx, adm)
+	victim, survivor, chatParts := chatBackend(t, ctx, adm, k)
 	t.Logf("%v: SIGKILL %s (it serves %d of the chat partitions) at %d acknowledged",
 		time.Since(start).Round(time.Millisecond), victim, chatParts, nAcked.Load())
 	backs[map[string]int{"backend-1": 0, "backend-2": 1}[victim]].stop(t, syscall.SIGKILL)
 	kills++
 	killed := time.Now()
-	waitGroup(t, ctx, adm, func(g kafkabus.GroupLag) bool {
+	waitGroup(t, ctx, adm, k.group, func(g kafkabus.GroupLag) bool {
 		h := holders(g)
 		return g.Members == 1 && len(h) == 1 && h[survivor]
 	})
@@ -307,7 +306,7 @@ func TestClusterProcesses(t *testing.T) {
 	if resyncs > 0 {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
-	published, copies := messageEvents(t, brokers)
+	published, copies := messageEvents(t, k)
 	figures(t, "%d brokers, 2 backends, 2 frontends, %d senders, %d kills (%s taken over in %v): %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed (%d of %d moved users on the other frontend), %d resyncs; %d logins; sending took %v, all %v",
 		len(strings.Split(brokers, ",")), users, kills, victim, takeover.Round(time.Millisecond), nAck, retries, stored, published, copies,
 		expected, received, dups, lost, resumes, crossResumes, len(moved), resyncs, logins,
@@ -398,18 +397,23 @@ func clusterAdmin(t *testing.T, brokers string) *kadm.Client {
 }
 
 // checkReplication fails unless every chatbus topic exists, as the backends
-// create it, with rf replicas in every partition.
-func checkReplication(t *testing.T, adm *kadm.Client, rf int16) {
+// create it, with topics.Replication replicas in every partition (and, from
+// three, min.insync.replicas 2).
+func checkReplication(t *testing.T, adm *kadm.Client, topics kafkabus.Topics) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	states, err := kafkabus.DescribeTopics(ctx, adm, kafkabus.Topics{Replication: rf}.Specs())
+	rf := topics.Replication
+	states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range states {
 		if !s.OK() || s.Replicas != rf {
 			t.Errorf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems)
+		}
+		if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
+			t.Errorf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want)
 		}
 	}
 	t.Logf("%d topics, each partition with %d replicas", len(states), rf)
@@ -430,13 +434,13 @@ func holders(g kafkabus.GroupLag) map[string]bool {
 
 // chatBackend returns the backend that holds a partition of the chat
 // requests, the other one, and how many such partitions the first holds.
-func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client) (victim, survivor string, n int) {
+func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client, k *kafka) (victim, survivor string, n int) {
 	t.Helper()
-	lags, err := kafkabus.GroupLags(ctx, adm, "chatbus-backend")
+	lags, err := kafkabus.GroupLags(ctx, adm, k.group)
 	if err != nil || len(lags) != 1 {
 		t.Fatalf("the backends' group: %+v, %v", lags, err)
 	}
-	topic := kafkabus.Topics{}.Request(kafkabus.OpAddChat)
+	topic := k.topics.Request(kafkabus.OpAddChat)
 	for _, p := range lags[0].Partitions {
 		if id, _, _ := strings.Cut(p.Member, "@"); p.Topic == topic && id != "" {
 			if victim == "" {
@@ -455,11 +459,11 @@ func chatBackend(t *testing.T, ctx context.Context, adm *kadm.Client) (victim, s
 }
 
 // waitGroup waits until the backends' group is as ok wants, or fails.
-func waitGroup(t *testing.T, ctx context.Context, adm *kadm.Client, ok func(kafkabus.GroupLag) bool) {
+func waitGroup(t *testing.T, ctx context.Context, adm *kadm.Client, group string, ok func(kafkabus.GroupLag) bool) {
 	t.Helper()
 	var last kafkabus.GroupLag
 	for ctx.Err() == nil {
-		lags, err := kafkabus.GroupLags(ctx, adm, "chatbus-backend")
+		lags, err := kafkabus.GroupLags(ctx, adm, group)
 		if err == nil && len(lags) == 1 {
 			last = lags[0]
 			if ok(last) {

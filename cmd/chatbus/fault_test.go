@@ -24,7 +24,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/chatbus/chatbus"
-	"github.com/chatbus/chatbus/kafkabus"
 )
 
 // TestFaultSIGKILL is the live chat's fault test: while 20 senders send
@@ -34,8 +33,10 @@ import (
 // keeps an event stream open and resumes it from its last id. Afterwards
 // every acknowledged chat is in its room's history exactly once, seqs have
 // no gaps, and every member was sent every message of its room exactly once,
-// with no resync.
-func TestFaultSIGKILL(t *testing.T) {
+// with no resync. It runs on the embedded broker and on Apache Kafka.
+func TestFaultSIGKILL(t *testing.T) { onEachKafka(t, 1, testFaultSIGKILL) }
+
+func testFaultSIGKILL(t *testing.T, k *kafka) {
 	senders, chats := 20, 5000
 	if testing.Short() {
 		chats = 1000
@@ -51,11 +52,8 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	dir := t.TempDir()
 	// Kafka clients' debug lines would be most of the work of logging.
-	env := []string{"CHATBUS_LOG_LEVEL=info"}
-	b := startCmd(t, env, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
-	b.mu.Lock()
-	brokers := b.kafka
-	b.mu.Unlock()
+	env := append([]string{"CHATBUS_LOG_LEVEL=info"}, k.env...)
+	brokers := k.brokers
 	back := startCmd(t, env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir, "--instance-id", "fault-backend")
 	// One port for every run of the frontend: clients reconnect to the
 	// same URL, as browsers would to a restarted server.
@@ -131,7 +129,7 @@ func TestFaultSIGKILL(t *testing.T) {
 
 	// The faults, spread over the run so that chats flow between them.
 	kills := 0
-	procs := []*proc{b, back, front} // every run, for the logs
+	procs := k.procs(back, front) // every run, for the logs
 	plan := []string{"frontend", "backend", "both", "frontend"}
 	for i, what := range plan {
 		for nAcked.Load() < int64((i+1)*chats/(len(plan)+1)) && ctx.Err() == nil {
@@ -185,7 +183,7 @@ func TestFaultSIGKILL(t *testing.T) {
 	if resyncs > 0 {
 		t.Errorf("%d streams could not resume (resync)", resyncs)
 	}
-	published, copies := messageEvents(t, brokers)
+	published, copies := messageEvents(t, k)
 	figures(t, "%d senders, %d kills: %d chats acknowledged (%d calls retried), %d stored, %d message events published (%d copies); deliveries %d expected, %d received, %d duplicates, %d lost; %d streams resumed, %d resyncs; %d logins; sending took %v, all %v",
 		senders, kills, nAck, retries, stored, published, copies, expected, received, dups, lost, resumes, resyncs, logins,
 		sendTime.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
@@ -340,16 +338,15 @@ func freeAddr(t *testing.T) string {
 	return ""
 }
 
-// messageEvents reads the room events topic on brokers (comma separated)
-// and returns how many message events it holds, and how many of them are
+// messageEvents reads the room events topic of k and returns how many message events it holds, and how many of them are
 // copies of another (the relay publishes again what a crash kept it from
 // marking as published).
-func messageEvents(t *testing.T, brokers string) (records, copies int) {
+func messageEvents(t *testing.T, k *kafka) (records, copies int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	topic := kafkabus.Topics{}.RoomEvents()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(brokers, ",")...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	topic := k.topics.RoomEvents()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(k.brokers, ",")...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chatbus/chatbus"
+	"github.com/chatbus/chatbus/internal/kafkacluster"
 	"github.com/chatbus/chatbus/kafkabus"
 )
 
@@ -25,7 +26,9 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	kafkacluster.StopShared()
+	os.Exit(code)
 }
 
 // needTool returns the path of a program the test needs; without it the

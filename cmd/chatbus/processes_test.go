@@ -44,17 +44,17 @@ func (u *user) call(method, path string, body any, want int) map[string]any {
 // TestSeparateProcesses runs the system as an operator would split it: a
 // broker, a backend and two frontends, each its own OS process. A user on
 // each frontend chats with the other, and while both call at once, every
-// answer a frontend gets is the answer to its own call.
-func TestSeparateProcesses(t *testing.T) {
+// answer a frontend gets is the answer to its own call. It runs on the
+// embedded broker and on Apache Kafka.
+func TestSeparateProcesses(t *testing.T) { onEachKafka(t, 1, testSeparateProcesses) }
+
+func testSeparateProcesses(t *testing.T, k *kafka) {
 	dir := t.TempDir()
-	b := startCmd(t, nil, []string{"embedded broker listening"}, "broker", "--data-dir", dir+"/broker", "--kafka-addr", "127.0.0.1:0")
-	b.mu.Lock()
-	brokers := b.kafka
-	b.mu.Unlock()
-	startCmd(t, nil, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
+	brokers := k.brokers
+	startCmd(t, k.env, []string{"backend serving"}, "backend", "--brokers", brokers, "--data-dir", dir)
 	var fronts []string
 	for range 2 {
-		f := startCmd(t, nil, []string{"web gateway listening"}, "frontend", "--brokers", brokers, "--http-addr", "127.0.0.1:0")
+		f := startCmd(t, k.env, []string{"web gateway listening"}, "frontend", "--brokers", brokers, "--http-addr", "127.0.0.1:0")
 		f.mu.Lock()
 		fronts = append(fronts, f.web)
 		f.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -125,12 +126,13 @@ func (c *topicsCheckCmd) Run(ctx context.Context, log *slog.Logger) error {
 // problems reports the topics unfit for chatbus, or returns nil.
 func problems(states []kafkabus.TopicState) error {
 	var lines []string
-	missing, replicas := false, false
+	missing, replicas, insync := false, false, false
 	for _, st := range states {
 		if !st.OK() {
 			lines = append(lines, fmt.Sprintf("  %s: %s", st.Name, strings.Join(st.Problems, "; ")))
 			missing = missing || !st.Exists || st.Partitions < st.WantPartitions
 			replicas = replicas || (st.Exists && st.Replicas < st.WantReplicas)
+			insync = insync || slices.ContainsFunc(st.Problems, func(p string) bool { return strings.HasPrefix(p, "min.insync.replicas") })
 		}
 	}
 	if len(lines) == 0 {
@@ -142,6 +144,9 @@ func problems(states []kafkabus.TopicState) error {
 	}
 	if replicas {
 		fix = append(fix, "chatbus never changes a topic's replication factor: raise it with a partition reassignment (kafka-reassign-partitions.sh)")
+	}
+	if insync {
+		fix = append(fix, "nor its settings: set min.insync.replicas with kafka-configs.sh --alter --entity-type topics --entity-name TOPIC --add-config min.insync.replicas=2")
 	}
 	return fmt.Errorf("%d of %d topics are not as chatbus wants:\n%s\n%s", len(lines), len(states),
 		strings.Join(lines, "\n"), strings.Join(fix, ";\n"))
