@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chatbus/chatbus/internal/kafkacluster"
+	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/postgres/pgtest"
 )
 
@@ -97,7 +98,7 @@ func startStack(t *testing.T, f composeFileT, db string) *stack {
 	}
 	if replication := environment(t, "backend-1", f.Services["backend-1"].Environment)["CHATBUS_REPLICATION"]; replication != "" {
 		rf, _ := strconv.Atoi(replication)
-		checkReplication(t, clusterAdmin(t, s.brokers), int16(rf))
+		checkReplication(t, clusterAdmin(t, s.brokers), kafkabus.Topics{Replication: int16(rf)})
 	}
 	return s
 }
