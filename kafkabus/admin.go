@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -151,6 +152,77 @@ func DescribeTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec) ([
 	return out, nil
 }
 
+// sortPartitionLags sorts by topic, then partition.
+func sortPartitionLags(ps []PartitionLag) {
+	slices.SortStableFunc(ps, func(a, b PartitionLag) int {
+		if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+			return c
+		}
+		return int(a.Partition - b.Partition)
+	})
+}
+
+// consumerGroupLag is GroupLags for a group of KIP-848's consumer protocol:
+// its members and assignments from ConsumerGroupDescribe, its commits and
+// the partitions' ends as for a classic group. ok is false when the group
+// is not one (or cannot be described as one).
+func consumerGroupLag(ctx context.Context, adm *kadm.Client, group string) (GroupLag, bool) {
+	ds, err := adm.DescribeConsumerGroups(ctx, group)
+	d, found := ds[group]
+	if err != nil || !found || d.Err != nil || d.State == "Dead" {
+		return GroupLag{}, false
+	}
+	gl := GroupLag{Group: group, State: d.State, Members: len(d.Members)}
+	held := map[string]map[int32]string{} // topic → partition → member
+	for _, m := range d.Members {
+		who := m.ClientID
+		if m.InstanceID != nil && *m.InstanceID != "" {
+			who = *m.InstanceID
+		}
+		if m.ClientHost != "" {
+			who += "@" + strings.TrimPrefix(m.ClientHost, "/")
+		}
+		m.Assignment.Each(func(t string, p int32) {
+			if held[t] == nil {
+				held[t] = map[int32]string{}
+			}
+			held[t][p] = who
+		})
+	}
+	commits, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		gl.Err = err.Error()
+		return gl, true
+	}
+	topics := slices.Collect(maps.Keys(held))
+	commits.Each(func(o kadm.OffsetResponse) {
+		if held[o.Topic] == nil {
+			topics = append(topics, o.Topic)
+			held[o.Topic] = map[int32]string{}
+		}
+	})
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		gl.Err = err.Error()
+		return gl, true
+	}
+	ends.Each(func(e kadm.ListedOffset) {
+		pl := PartitionLag{Topic: e.Topic, Partition: e.Partition, Committed: -1, End: e.Offset, Lag: -1, Member: held[e.Topic][e.Partition]}
+		if c, ok := commits.Lookup(e.Topic, e.Partition); ok && c.Err == nil {
+			pl.Committed = c.At
+		}
+		if e.Err != nil {
+			pl.End, pl.Err = -1, e.Err.Error()
+		} else {
+			pl.Lag = e.Offset - max(pl.Committed, 0)
+			gl.Lag += pl.Lag
+		}
+		gl.Partitions = append(gl.Partitions, pl)
+	})
+	sortPartitionLags(gl.Partitions)
+	return gl, true
+}
+
 // insyncProblems checks a topic's min.insync.replicas (as the cluster has
 // it: its own or the brokers' default) against its replicas: higher than
 // them and no write with acks=all can succeed (NOT_ENOUGH_REPLICAS); lower
@@ -214,6 +286,13 @@ func GroupLags(ctx context.Context, adm *kadm.Client, groups ...string) ([]Group
 		}
 		gl.State, gl.Members = l.State, len(l.Members)
 		if err := l.Error(); errors.Is(err, kerr.GroupIDNotFound) {
+			// Kafka 4 answers a classic describe of a KIP-848 group
+			// (--group-protocol consumer) so; kadm's Lag knows only
+			// classic groups.
+			if cg, ok := consumerGroupLag(ctx, adm, g); ok {
+				out = append(out, cg)
+				continue
+			}
 			gl.State = "Dead"
 		} else if err != nil {
 			gl.Err = err.Error()
@@ -241,12 +320,7 @@ func GroupLags(ctx context.Context, adm *kadm.Client, groups ...string) ([]Group
 			}
 			gl.Partitions = append(gl.Partitions, pl)
 		}
-		slices.SortStableFunc(gl.Partitions, func(a, b PartitionLag) int {
-			if c := strings.Compare(a.Topic, b.Topic); c != 0 {
-				return c
-			}
-			return int(a.Partition - b.Partition)
-		})
+		sortPartitionLags(gl.Partitions)
 		out = append(out, gl)
 	}
 	return out, nil

@@ -67,7 +67,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		// given up and sent again may then be written twice — harmless:
 		// it carries its own idempotency key (the correlation id).
 		kgo.AllowIdempotentProduceCancellation(),
-		kgo.RecordDeliveryTimeout(cfg.Timeout),
+		kgo.RecordDeliveryTimeout(max(cfg.Timeout, time.Second)), // kgo's least
 	)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
@@ -141,6 +141,11 @@ func (c *Client) call(ctx context.Context, op Operation, key string, req any, re
 		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderRequestID, Value: []byte(rid)})
 	}
 	if err := c.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// Not the backend's fault: the request never got into Kafka
+			// (no leader for its partition, no broker reachable).
+			return chatbus.Errorf(chatbus.CodeUnavailable, "Kafka did not take the %s request in time", op.Name)
+		}
 		return unavailable(op, err)
 	}
 	select {

@@ -27,6 +27,11 @@ type ServerConfig struct {
 	// session timeout. It must be unique among the backends; a static member
 	// that stops for good holds its partitions until the session times out.
 	InstanceID string
+	// GroupProtocol is "classic" (the default: the members balance the
+	// partitions among themselves, through the group's leader) or
+	// "consumer" (KIP-848, Kafka 4.0+: the broker assigns partitions to
+	// each member as it heartbeats, with no group-wide stop).
+	GroupProtocol string
 	// Timeout bounds the work on one request (default 30 s).
 	Timeout time.Duration
 	// RetryFor is how long a request that fails for an internal reason (the
@@ -112,6 +117,15 @@ func NewServer(cfg ServerConfig, svc chatbus.Service) (*Server, error) {
 	)
 	if cfg.InstanceID != "" {
 		opts = append(opts, kgo.InstanceID(cfg.InstanceID))
+	}
+	switch cfg.GroupProtocol {
+	case "", "classic":
+	case "consumer":
+		// kgo falls back to the classic protocol by itself where the
+		// brokers lack KIP-848 (before Kafka 4.0; kfake has it).
+		opts = append(opts, kgo.ServerSideBalancer())
+	default:
+		return nil, fmt.Errorf("group protocol %q: want classic or consumer", cfg.GroupProtocol)
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -52,6 +52,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		status = http.StatusInternalServerError
 	}
+	if code == chatbus.CodeUnavailable {
+		// Kafka or the backend is down or behind: worth trying again soon.
+		s.log.Warn("unavailable", "method", r.Method, "path", r.URL.Path, "requestId", requestID(r.Context()), "err", chatbus.ErrorMessage(err))
+		w.Header().Set("Retry-After", "2")
+	}
 	var body errorBody
 	body.Error.Code, body.Error.Message = string(code), chatbus.ErrorMessage(err)
 	writeJSON(w, status, body)

@@ -18,9 +18,10 @@ import (
 // own Kafka client — on one broker and one backend. A user on each chats
 // with the other; and while both send many calls at once, every answer a
 // gateway gets is the answer to its own call: a reply is never delivered to
-// the wrong frontend.
-func TestTwoFrontends(t *testing.T) {
-	conn, topics := startBroker(t)
+// the wrong frontend. It runs on the embedded broker and on Apache Kafka.
+func TestTwoFrontends(t *testing.T) { onEachBroker(t, testTwoFrontends) }
+
+func testTwoFrontends(t *testing.T, conn kafkabus.Conn, topics kafkabus.Topics) {
 	startBackend(t, conn, topics, newMessenger(t))
 	one := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})
 	two := newEnv(t, web.Config{Service: newKafkaClient(t, conn, topics, 20*time.Second)})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -14,9 +15,16 @@ import (
 
 	"github.com/chatbus/chatbus"
 	"github.com/chatbus/chatbus/broker"
+	"github.com/chatbus/chatbus/internal/kafkacluster"
 	"github.com/chatbus/chatbus/kafkabus"
 	"github.com/chatbus/chatbus/web"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	kafkacluster.StopShared()
+	os.Exit(code)
+}
 
 // startBroker starts a real embedded broker with the chatbus topics.
 func startBroker(t testing.TB) (kafkabus.Conn, kafkabus.Topics) {
@@ -26,8 +34,30 @@ func startBroker(t testing.TB) (kafkabus.Conn, kafkabus.Topics) {
 		t.Fatal(err)
 	}
 	t.Cleanup(b.Close)
-	topics := kafkabus.Topics{Replication: 1}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addrs()...))
+	return ensureTopics(t, b.Addrs(), kafkabus.Topics{Replication: 1})
+}
+
+// onEachBroker runs body as two subtests: "embedded" (startBroker) and
+// "apache", on the test binary's shared Apache Kafka cluster of three
+// brokers, with topics of three replicas under a prefix of the test's own
+// (skipped where Java or Maven is missing; failed in CI).
+func onEachBroker(t *testing.T, body func(t *testing.T, conn kafkabus.Conn, topics kafkabus.Topics)) {
+	t.Run("embedded", func(t *testing.T) {
+		conn, topics := startBroker(t)
+		body(t, conn, topics)
+	})
+	t.Run("apache", func(t *testing.T) {
+		c := kafkacluster.Shared(t)
+		prefix := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "."
+		conn, topics := ensureTopics(t, c.Addrs(), kafkabus.Topics{Prefix: prefix, Replication: 3})
+		body(t, conn, topics)
+	})
+}
+
+// ensureTopics creates chatbus's topics on the brokers at addrs.
+func ensureTopics(t testing.TB, addrs []string, topics kafkabus.Topics) (kafkabus.Conn, kafkabus.Topics) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +67,7 @@ func startBroker(t testing.TB) (kafkabus.Conn, kafkabus.Topics) {
 	if err := kafkabus.EnsureTopics(ctx, kadm.NewClient(cl), topics.Specs()); err != nil {
 		t.Fatal(err)
 	}
-	return kafkabus.Conn{Brokers: b.Addrs()}, topics
+	return kafkabus.Conn{Brokers: addrs}, topics
 }
 
 func newKafkaClient(t testing.TB, conn kafkabus.Conn, topics kafkabus.Topics, timeout time.Duration) *kafkabus.Client {
@@ -86,7 +116,9 @@ func (s *startedSink) Start(epoch string, from, until []int64) {
 // startBackend runs a backend server over svc, as `chatbus backend` does.
 func startBackend(t testing.TB, conn kafkabus.Conn, topics kafkabus.Topics, svc chatbus.Service) {
 	t.Helper()
-	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, RetryBackoff: 10 * time.Millisecond}, svc)
+	// A group of its own under the topics' prefix, on a shared cluster.
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: topics.Prefix + "chatbus-backend",
+		RetryBackoff: 10 * time.Millisecond}, svc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,13 @@ func kafkaGateway(t *testing.T, conn kafkabus.Conn, topics kafkabus.Topics) *env
 // resumed on the other frontend, then cut again and resumed on a frontend
 // started after the cut (a restarted one, which reads the log back). Bob
 // gets every message once, in order; Carol, who is not in the room, none.
+// It runs on the embedded broker and on Apache Kafka.
 func TestResumeAcrossFrontends(t *testing.T) {
 	t.Parallel()
-	conn, topics := startBroker(t)
+	onEachBroker(t, testResumeAcrossFrontends)
+}
+
+func testResumeAcrossFrontends(t *testing.T, conn kafkabus.Conn, topics kafkabus.Topics) {
 	startBackendWithRelay(t, conn, topics)
 	one, two := kafkaGateway(t, conn, topics), kafkaGateway(t, conn, topics)
 	for _, id := range []string{"alice", "bob", "carol"} {

@@ -91,7 +91,7 @@ func runBackend(ctx context.Context, log *slog.Logger, o *ops, dataDir string, c
 	// again: those still in the topics.
 	go pruneOutcomes(ctx, log, svc, topics.MaxRecordAge()+24*time.Hour)
 
-	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, InstanceID: bf.InstanceID, Timeout: bf.Timeout,
+	srv, err := kafkabus.NewServer(kafkabus.ServerConfig{Conn: conn, Topics: topics, Group: bf.Group, InstanceID: bf.InstanceID, GroupProtocol: bf.GroupProtocol, Timeout: bf.Timeout,
 		Metrics: kafkabus.NewServerMetrics(o.reg)}, svc)
 	if err != nil {
 		return err
@@ -141,7 +141,14 @@ func ensureTopics(ctx context.Context, conn kafkabus.Conn, topics kafkabus.Topic
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	adm := kadm.NewClient(cl)
+	asked := topics.Replication
 	topics, err = kafkabus.ResolveReplication(ctx, adm, topics)
+	if err == nil && asked == 0 && topics.Replication < 3 && conn.Logger != nil {
+		// A broker down now would make every topic created now smaller
+		// for good; --replication 3 refuses to instead.
+		conn.Logger.Warn("fewer than 3 brokers are up: topics created now get fewer replicas (give --replication 3 to refuse instead)",
+			"replication", topics.Replication)
+	}
 	if err == nil {
 		err = kafkabus.EnsureTopics(ctx, adm, topics.Specs())
 	}

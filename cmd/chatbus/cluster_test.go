@@ -93,49 +93,23 @@ func testClusterProcesses(t *testing.T, k *kafka) {
 	for i := range us {
 		us[i] = newChatter(t, tr, urls[i%2], fmt.Sprintf("u%d", i))
 	}
-	var setup sync.WaitGroup
-	for _, u := range us {
-		setup.Go(func() {
-			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
-				"email": u.id + "@x.io", "userName": u.id}, 201)
-			u.login(ctx)
-			u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
-		})
-	}
-	setup.Wait()
-	if t.Failed() {
-		t.FailNow()
-	}
-	members := map[int64][]*chatter{}
-	for first := 0; first < users; first += roomSize {
-		group := us[first:min(first+roomSize, users)]
-		var ids []string
-		for _, u := range group[1:] {
-			ids = append(ids, u.id)
-		}
-		group[0].must(ctx, "POST", "/api/friends", map[string]any{"friendIds": ids}, 200)
-		// Statuses set on both frontends, read on one.
+	members := chatRooms(ctx, t, us, roomSize, func(u *chatter) {
+		u.must(ctx, "PUT", "/api/me/status", map[string]any{"userStatus": "status of " + u.id}, 200)
+	})
+	// Statuses set on both frontends, read on one.
+	for _, group := range members {
 		var fl struct {
 			Friends []struct{ UserID, UserStatus string }
 		}
 		json.Unmarshal(group[0].must(ctx, "GET", "/api/friends", nil, 200), &fl)
-		if len(fl.Friends) != len(ids) {
-			t.Errorf("%s's friends: %+v, want %v", group[0].id, fl.Friends, ids)
+		if len(fl.Friends) != len(group)-1 {
+			t.Errorf("%s's friends: %+v, want the %d others of its room", group[0].id, fl.Friends, len(group)-1)
 		}
 		for _, f := range fl.Friends {
 			if f.UserStatus != "status of "+f.UserID {
 				t.Errorf("%s's friend %s has status %q", group[0].id, f.UserID, f.UserStatus)
 			}
 		}
-		out := group[0].must(ctx, "POST", "/api/rooms", map[string]any{"memberIds": ids, "name": "room of " + group[0].id}, 201)
-		var room struct {
-			Room struct{ RoomID int64 }
-		}
-		json.Unmarshal(out, &room)
-		for _, u := range group {
-			u.room = room.Room.RoomID
-		}
-		members[room.Room.RoomID] = group
 	}
 	if t.Failed() {
 		t.FailNow()
@@ -144,15 +118,7 @@ func testClusterProcesses(t *testing.T, k *kafka) {
 	// Every member's event stream, open before the first chat.
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
-	for _, u := range us {
-		ready := make(chan struct{})
-		subs.Go(func() { u.subscribe(subCtx, ready) })
-		select {
-		case <-ready:
-		case <-ctx.Done():
-			t.Fatalf("%s's event stream did not open", u.id)
-		}
-	}
+	openStreams(ctx, subCtx, t, us, &subs)
 
 	// The senders: each its share, one chat at a time, every one resent
 	// until acknowledged; now and then a sender reads the newest page of
@@ -398,25 +364,38 @@ func clusterAdmin(t *testing.T, brokers string) *kadm.Client {
 
 // checkReplication fails unless every chatbus topic exists, as the backends
 // create it, with topics.Replication replicas in every partition (and, from
-// three, min.insync.replicas 2).
+// three, min.insync.replicas 2). It waits up to 10 s: on Apache Kafka a
+// topic just created reaches every broker's metadata a moment later.
 func checkReplication(t *testing.T, adm *kadm.Client, topics kafkabus.Topics) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rf := topics.Replication
-	states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range states {
-		if !s.OK() || s.Replicas != rf {
-			t.Errorf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems)
+	var wrong []string
+	var n int
+	for {
+		states, err := kafkabus.DescribeTopics(ctx, adm, topics.Specs())
+		wrong, n = nil, len(states)
+		if err != nil {
+			wrong = append(wrong, err.Error())
 		}
-		if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
-			t.Errorf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want)
+		for _, s := range states {
+			if !s.OK() || s.Replicas != rf {
+				wrong = append(wrong, fmt.Sprintf("topic %s: %d replicas, %v", s.Name, s.Replicas, s.Problems))
+			}
+			if want := fmt.Sprint(kafkabus.MinInSync(rf)); rf >= 3 && s.Configs["min.insync.replicas"] != want {
+				wrong = append(wrong, fmt.Sprintf("topic %s: min.insync.replicas %q, want %s", s.Name, s.Configs["min.insync.replicas"], want))
+			}
 		}
+		if len(wrong) == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("%d topics, each partition with %d replicas", len(states), rf)
+	for _, w := range wrong {
+		t.Error(w)
+	}
+	t.Logf("%d topics, each partition with %d replicas", n, rf)
 }
 
 // holders returns the instance ids of the members that hold a partition of

@@ -41,11 +41,12 @@ type kafkaSecurityFlags struct {
 }
 
 type backendFlags struct {
-	DB           string        `help:"Database: a SQLite file path (default: DATA_DIR/chatbus.db), or a PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=…)."`
-	Group        string        `help:"Consumer group of the backends." default:"chatbus-backend"`
-	InstanceID   string        `help:"Static group member id, unique per backend: restarted with the same id, the backend takes its partitions back at once instead of after the 10 s session timeout (chatbus run derives one from its data directory)." name:"instance-id"`
-	HashParallel int           `help:"How many password hashes may run at once (each holds 19 MiB)." default:"0"`
-	Timeout      time.Duration `help:"Time limit for serving one request." default:"30s"`
+	DB            string        `help:"Database: a SQLite file path (default: DATA_DIR/chatbus.db), or a PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=…)."`
+	Group         string        `help:"Consumer group of the backends." default:"chatbus-backend"`
+	InstanceID    string        `help:"Static group member id, unique per backend: restarted with the same id, the backend takes its partitions back at once instead of after the 10 s session timeout (chatbus run derives one from its data directory)." name:"instance-id"`
+	GroupProtocol string        `help:"Consumer group protocol: classic, or consumer (KIP-848, Kafka 4.0+: the broker assigns the partitions; see docs/operations.md)." default:"classic" enum:"classic,consumer" name:"group-protocol"`
+	HashParallel  int           `help:"How many password hashes may run at once (each holds 19 MiB)." default:"0"`
+	Timeout       time.Duration `help:"Time limit for serving one request." default:"30s"`
 }
 
 type webFlags struct {

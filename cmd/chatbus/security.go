@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -9,7 +10,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 
@@ -126,6 +129,12 @@ func (f kafkaSecurityFlags) explainKafka(err error) error {
 	case f.KafkaSASL != "" && (closed || strings.Contains(msg, "SASL_AUTHENTICATION_FAILED")):
 		hint = fmt.Sprintf("the brokers refused the login: are --kafka-sasl %s, --kafka-user %q and --kafka-password right?",
 			strings.ToLower(f.KafkaSASL), f.KafkaUser)
+	case errors.Is(err, kerr.InvalidReplicationFactor):
+		hint = "fewer brokers are up than the replication factor: start the missing ones, or give a lower --replication"
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, context.DeadlineExceeded):
+		hint = "no broker answered: is the cluster up, and are --brokers right?"
+	case errors.Is(err, kerr.NotEnoughReplicas) || errors.Is(err, kerr.NotEnoughReplicasAfterAppend):
+		hint = "fewer replicas are in sync than the topic's min.insync.replicas: brokers are down"
 	default:
 		return err
 	}

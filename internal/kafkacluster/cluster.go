@@ -88,7 +88,8 @@ type state struct {
 
 // Defaults returns the server properties of a test cluster of n brokers
 // (before Config.Props): replication 3 (or n) with 2 in sync for every
-// internal topic, no initial rebalance delay, few threads, and a broker
+// internal topic, no initial rebalance delay, KIP-848 groups' sessions of
+// 10 s (45 s by default), few threads, and a broker
 // fenced 6 s after its last heartbeat (9 s by default), so that a killed
 // leader's partitions move sooner.
 func Defaults(n int) map[string]string {
@@ -111,8 +112,16 @@ func Defaults(n int) map[string]string {
 		"num.recovery.threads.per.data.dir":                "1",
 		"num.replica.fetchers":                             "1",
 		"log.cleaner.threads":                              "1",
-		"broker.heartbeat.interval.ms":                     "1000",
-		"broker.session.timeout.ms":                        "6000",
+		// KIP-848 groups (group.protocol=consumer) take their session
+		// timeout from the brokers, 45 s by default and at least
+		// group.consumer.min.session.timeout.ms: 10 s, as chatbus's
+		// classic groups ask for themselves.
+		"group.consumer.min.session.timeout.ms":    "6000",
+		"group.consumer.session.timeout.ms":        "10000",
+		"group.consumer.min.heartbeat.interval.ms": "1000",
+		"group.consumer.heartbeat.interval.ms":     "2000",
+		"broker.heartbeat.interval.ms":             "1000",
+		"broker.session.timeout.ms":                "6000",
 	}
 }
 
