@@ -24,12 +24,19 @@ import (
 const composeFile = "../../deploy/compose.yaml"
 
 type composeService struct {
-	Image       string `yaml:"image"`
-	Build       any    `yaml:"build"`
-	Command     any    `yaml:"command"`
-	Entrypoint  any    `yaml:"entrypoint"`
-	Environment any    `yaml:"environment"`
-	Networks    any    `yaml:"networks"`
+	Image       string   `yaml:"image"`
+	Build       any      `yaml:"build"`
+	Command     any      `yaml:"command"`
+	Entrypoint  any      `yaml:"entrypoint"`
+	Environment any      `yaml:"environment"`
+	Networks    any      `yaml:"networks"`
+	Hostname    string   `yaml:"hostname"`
+	DependsOn   any      `yaml:"depends_on"`
+	Ports       []string `yaml:"ports"`
+	Volumes     []string `yaml:"volumes"`
+	Healthcheck struct {
+		Test any `yaml:"test"`
+	} `yaml:"healthcheck"`
 }
 
 type composeFileT struct {

@@ -31,6 +31,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// needTool returns the path of a program the test needs; without it the
+// test is skipped locally and fails in CI, which installs it (.ci/run).
+func needTool(t *testing.T, name, install string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed (%s)", name, install)
+		}
+		t.Skipf("%s is not installed (%s); .ci/run installs it", name, install)
+	}
+	return path
+}
+
 // proc is a `chatbus run` process.
 type proc struct {
 	cmd    *exec.Cmd

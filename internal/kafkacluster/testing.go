@@ -39,6 +39,18 @@ func unavailable(t testing.TB, err error) {
 	t.Fatalf("Apache Kafka did not start: %v", err)
 }
 
+// JarsForTest returns the directory of Kafka's jars (see Jars), for a test
+// that runs Kafka's tools (Command) against some cluster; like ForTest, it
+// skips where Java or Maven is missing, and fails in CI.
+func JarsForTest(t testing.TB) string {
+	t.Helper()
+	lib, err := Jars(context.Background(), nil)
+	if err != nil {
+		unavailable(t, err)
+	}
+	return lib
+}
+
 // LogTails writes the last n lines of every broker's log to t's log.
 func (c *Cluster) LogTails(t testing.TB, n int) {
 	t.Helper()
