@@ -161,8 +161,7 @@ func chatRooms(ctx context.Context, t *testing.T, users []*chatter, size int, se
 	var wg sync.WaitGroup
 	for _, u := range users {
 		wg.Go(func() {
-			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
-				"email": u.id + "@x.io", "userName": u.id}, 201)
+			u.signUp(ctx)
 			u.login(ctx)
 			for _, f := range setUp {
 				f(u)
@@ -561,11 +560,25 @@ func (u *chatter) must(ctx context.Context, method, path string, body any, want 
 	return u.call(ctx, u.session(), method, path, body, want)
 }
 
+// signUp signs u up, through restarts. A sign-up answered 5xx may have
+// been made all the same (its reply was late, not its write): after one,
+// the id being taken (409) means it was.
+func (u *chatter) signUp(ctx context.Context) {
+	u.callSettled(ctx, -1, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
+		"email": u.id + "@x.io", "userName": u.id}, http.StatusCreated, http.StatusConflict)
+}
+
 func (u *chatter) call(ctx context.Context, gen int, method, path string, body any, want int) []byte {
-	for ctx.Err() == nil {
+	return u.callSettled(ctx, gen, method, path, body, want, 0)
+}
+
+// callSettled is call, where an answer settled after a retry is as good
+// as want.
+func (u *chatter) callSettled(ctx context.Context, gen int, method, path string, body any, want, settled int) []byte {
+	for retried := false; ctx.Err() == nil; retried = true {
 		status, out := u.do(ctx, method, path, body)
 		switch {
-		case status == want:
+		case status == want, retried && status == settled:
 			return out
 		case status == 401 && gen >= 0:
 			u.relogin(ctx, gen)
