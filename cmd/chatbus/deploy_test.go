@@ -34,6 +34,7 @@ type composeService struct {
 	DependsOn   any      `yaml:"depends_on"`
 	Ports       []string `yaml:"ports"`
 	Volumes     []string `yaml:"volumes"`
+	Secrets     []string `yaml:"secrets"`
 	Healthcheck struct {
 		Test any `yaml:"test"`
 	} `yaml:"healthcheck"`

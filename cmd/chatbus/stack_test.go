@@ -321,6 +321,14 @@ func (s *stack) startChatbus(t *testing.T, name string) {
 					}
 				}
 			}
+		case "CHATBUS_BUS_SECRET_FILE":
+			// Compose mounts a secret the service names at /run/secrets/NAME;
+			// here every service shares one file made for the stack.
+			secret, ok := strings.CutPrefix(v, "/run/secrets/")
+			if !ok || !slices.Contains(svc.Secrets, secret) {
+				t.Fatalf("service %s: %s=%s is not a secret of the service (%v)", name, k, v, svc.Secrets)
+			}
+			v = s.secretFile(t, secret)
 		case "CHATBUS_TRUSTED_PROXIES":
 			// nginx's network there is loopback here.
 			v = "127.0.0.1/32"
@@ -339,6 +347,19 @@ func (s *stack) startChatbus(t *testing.T, name string) {
 	}
 	startCmd(t, env, []string{ready}, args...)
 	t.Logf("%s: chatbus %s, http %s, ops %s", name, strings.Join(args, " "), httpAddr, s.ops[name])
+}
+
+// secretFile is the stack's file of the secret name, made at its first use
+// as deploy/compose.yaml says to make it (openssl rand -hex 32).
+func (s *stack) secretFile(t *testing.T, name string) string {
+	t.Helper()
+	path := filepath.Join(s.dir, "secret-"+name)
+	if _, err := os.Stat(path); err != nil {
+		if err := os.WriteFile(path, []byte(kafkabus.NewSecret()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
 }
 
 // startNginx runs nginx with the service's nginx.conf, its addresses made
@@ -479,9 +500,10 @@ func (s *stack) chat(t *testing.T) time.Duration {
 	bob.call("POST", "/api/login", map[string]any{"userId": "bob", "userPw": "bob-password"}, 200)
 	// Calls one after the other take turns at the frontends: each user's
 	// session is used at both, whichever saw the login.
-	for range 4 {
-		alice.call("GET", "/api/me", nil, 200)
-		bob.call("GET", "/api/me", nil, 200)
+	for _, u := range []*user{alice, bob} {
+		for range 4 {
+			u.call("GET", "/api/me", nil, 200)
+		}
 	}
 
 	// Bob's event stream, through nginx.
