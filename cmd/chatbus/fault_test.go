@@ -161,8 +161,7 @@ func chatRooms(ctx context.Context, t *testing.T, users []*chatter, size int, se
 	var wg sync.WaitGroup
 	for _, u := range users {
 		wg.Go(func() {
-			u.must(ctx, "POST", "/api/signup", map[string]any{"userId": u.id, "userPw": u.id + "-password",
-				"email": u.id + "@x.io", "userName": u.id}, 201)
+			u.signUp(ctx)
 			u.login(ctx)
 			for _, f := range setUp {
 				f(u)
@@ -582,6 +581,23 @@ func (u *chatter) call(ctx context.Context, gen int, method, path string, body a
 		u.t.Errorf("%s: %s %s: no answer %d in time", u.id, method, path, want)
 	}
 	return nil
+}
+
+// signUp signs the user up, trying again after no answer or a 5xx; a 409
+// after such a try is that try's success (its answer was lost).
+func (u *chatter) signUp(ctx context.Context) {
+	body := map[string]any{"userId": u.id, "userPw": u.id + "-password", "email": u.id + "@x.io", "userName": u.id}
+	for tried := false; ctx.Err() == nil; tried = true {
+		switch status, out := u.do(ctx, "POST", "/api/signup", body); {
+		case status == 201, status == 409 && tried:
+			return
+		case status != 0 && status < 500:
+			u.t.Errorf("%s: POST /api/signup: %d %s, want 201", u.id, status, bytes.TrimSpace(out))
+			return
+		}
+		u.retries.Add(1)
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // post sends a chat until it is acknowledged; the same clientMsgId makes a
