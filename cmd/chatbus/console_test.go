@@ -86,7 +86,7 @@ func TestSeedConsoleTools(t *testing.T) {
 // one has the seed's names.
 func TestSeedConsoleToolsOnKafka(t *testing.T) {
 	c := kafkacluster.Shared(t)
-	startCmd(t, []string{"CHATBUS_LOG_LEVEL=info"}, []string{"backend serving"},
+	startCmd(t, []string{"CHATBUS_LOG_LEVEL=info", busSecret(t)}, []string{"backend serving"},
 		"backend", "--brokers", c.Bootstrap(), "--data-dir", t.TempDir())
 	seedConsoleTest(t, c.Lib(), c.Bootstrap())
 }

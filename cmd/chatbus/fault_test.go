@@ -578,7 +578,7 @@ func (u *chatter) callSettled(ctx context.Context, gen int, method, path string,
 	for retried := false; ctx.Err() == nil; retried = true {
 		status, out := u.do(ctx, method, path, body)
 		switch {
-		case status == want, retried && status == settled:
+		case status == want, retried && settled != 0 && status == settled:
 			return out
 		case status == 401 && gen >= 0:
 			u.relogin(ctx, gen)

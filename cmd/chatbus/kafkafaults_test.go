@@ -22,7 +22,7 @@ func TestNoBrokerAtStart(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
 	start := time.Now()
-	_, stderr, code := chatbusCmd(t, nil, "backend", "--brokers", addr, "--data-dir", t.TempDir())
+	_, stderr, code := chatbusCmd(t, []string{busSecret(t)}, "backend", "--brokers", addr, "--data-dir", t.TempDir())
 	if code != 1 || !strings.Contains(stderr, "the Kafka cluster at "+addr) || !strings.Contains(stderr, "is the cluster up") {
 		t.Errorf("exit %d after %v:\n%s", code, time.Since(start).Round(time.Millisecond), stderr)
 	}
