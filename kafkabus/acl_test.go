@@ -2,7 +2,6 @@ package kafkabus_test
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -196,45 +195,38 @@ func TestRoleACLs(t *testing.T) {
 
 // tryRead reads topic from its start, and says why it could not.
 func tryRead(conn kafkabus.Conn, topic string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	cl, err := kgo.NewClient(append(conn.Opts(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	for {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			return nil // nothing refused it: it could have read
-		}
-		if errs := fs.Errors(); len(errs) > 0 {
-			return errs[0].Err
-		}
-		if len(fs.Records()) > 0 {
-			return nil
-		}
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil
-		}
-	}
+	_, err := readFrom(conn, topic, 5*time.Second)
+	return err
 }
 
 // hasRecord tells whether topic holds a record, read within 20 s.
 func hasRecord(conn kafkabus.Conn, topic string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	got, err := readFrom(conn, topic, 20*time.Second)
+	return got && err == nil
+}
+
+// readFrom reads topic from its start for up to wait: got tells whether a
+// record came, err why the broker refused (nil when nothing refused it).
+func readFrom(conn kafkabus.Conn, topic string, wait time.Duration) (got bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	cl, err := kgo.NewClient(append(conn.Opts(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer cl.Close()
-	for ctx.Err() == nil {
-		if len(cl.PollFetches(ctx).Records()) > 0 {
-			return true
+	for {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return false, nil
+		}
+		if errs := fs.Errors(); len(errs) > 0 {
+			return false, errs[0].Err
+		}
+		if len(fs.Records()) > 0 {
+			return true, nil
 		}
 	}
-	return false
 }
 
 // sinkFunc is an event sink that hands events on.
